@@ -1,0 +1,123 @@
+"""Layer factories with the SimCLR reference's settings, shared by the encoder and the head.
+
+Reference: google-research/simclr tf2/resnet.py (`BatchNormRelu`, `FixedPadding`,
+`Conv2dFixedPadding`).
+"""
+
+import keras
+import tensorflow as tf
+
+
+def resolve_synchronized(synchronized_batch_norm):
+    """The effective cross-replica BN setting: `None` means "on when there are >1 replicas".
+
+    The reference trains with global (cross-replica) batch norm (`--global_bn=True`): with
+    per-replica statistics a replica can tell its own positives apart by their batch statistics
+    (the paper's section 2.1 / appendix B.1 "information leakage"), and the replicas' moving
+    statistics drift apart silently. The strategy is read when the layers are built, so build
+    the model inside `strategy.scope()`.
+    """
+    if synchronized_batch_norm is None:
+        return tf.distribute.get_strategy().num_replicas_in_sync > 1
+    if not isinstance(synchronized_batch_norm, bool):
+        raise ValueError(
+            "`synchronized_batch_norm` must be None (auto: on under a strategy with more than "
+            "one replica), True or False. "
+            f"Received: synchronized_batch_norm={synchronized_batch_norm!r}"
+        )
+    return synchronized_batch_norm
+
+
+def validate_batch_norm_args(batch_norm_decay, batch_norm_epsilon):
+    if not 0.0 <= batch_norm_decay < 1.0:
+        raise ValueError(
+            "`batch_norm_decay` must be in [0, 1). "
+            f"Received: batch_norm_decay={batch_norm_decay}"
+        )
+    if not batch_norm_epsilon > 0:
+        raise ValueError(
+            f"`batch_norm_epsilon` must be > 0. Received: batch_norm_epsilon={batch_norm_epsilon}"
+        )
+
+
+def batch_norm(
+    decay,
+    epsilon,
+    synchronized,
+    name,
+    center=True,
+    zero_gamma=False,
+    dtype=None,
+):
+    """A `BatchNormalization` layer with the reference's settings.
+
+    Keras' `momentum` is the reference's `batch_norm_decay` (moving = momentum * moving +
+    (1 - momentum) * batch). `zero_gamma` starts the scale at 0, as the reference does for the
+    last BN of every residual block (each block is then the identity on its shortcut at init).
+    """
+    return keras.layers.BatchNormalization(
+        momentum=decay,
+        epsilon=epsilon,
+        center=center,
+        scale=True,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        synchronized=synchronized,
+        name=name,
+        dtype=dtype,
+    )
+
+
+def conv_kernel_initializer():
+    """The reference's conv initialiser: `VarianceScaling()` = scale 1, fan_in, truncated normal.
+
+    That is He-style variance 1/fan_in (not 2/fan_in) for every conv, including the 1x1
+    shortcut, selective-kernel and squeeze-excitation convs.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=1.0, mode="fan_in", distribution="truncated_normal"
+    )
+
+
+def fixed_padding(kernel_size):
+    """(begin, end) zero padding of the reference's `fixed_padding` for a strided conv.
+
+    The padding depends on the kernel only, not on the input size as "SAME" does: a 7x7 stride-2
+    conv on 224 px pads (3, 3), where "SAME" would pad (2, 3).
+    """
+    pad_total = kernel_size - 1
+    pad_begin = pad_total // 2
+    return pad_begin, pad_total - pad_begin
+
+
+def conv2d_fixed_padding(filters, kernel_size, strides, name, dtype=None):
+    """The layers of the reference's `Conv2dFixedPadding`: [ZeroPadding2D,] Conv2D, no bias.
+
+    Stride 1 uses "same" padding; a strided conv pads explicitly by `fixed_padding` and then
+    convolves "valid", so the result does not depend on whether the input size is even.
+    """
+    layers = []
+    padding = "same"
+    if strides > 1:
+        padding = "valid"
+        pad = fixed_padding(kernel_size)
+        if pad != (0, 0):
+            layers.append(keras.layers.ZeroPadding2D((pad, pad), name=f"{name}_pad", dtype=dtype))
+    layers.append(
+        keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            use_bias=False,
+            kernel_initializer=conv_kernel_initializer(),
+            name=name,
+            dtype=dtype,
+        )
+    )
+    return layers
+
+
+def apply_layers(x, layers, **call_kwargs):
+    for layer in layers:
+        x = layer(x, **call_kwargs)
+    return x

@@ -1,0 +1,379 @@
+"""Tests for the SimCLR ResNet encoder family (simclr_tf.models.resnet)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from simclr_tf.models.resnet import ENDPOINT_NAMES, ResNet, scaled_width
+from simclr_tf.models.selective_kernel import SelectiveKernelConv2D
+from simclr_tf.models.squeeze_excite import SqueezeExcite
+from tests.test_case import run_keras_saving_test, run_serialization_test
+
+TINY = 0.125  # width multiplier of the small test encoders: 8 stem channels
+
+
+def _images(rng, size=32, batch=2):
+    return rng.random((batch, size, size, 3)).astype("float32")
+
+
+def _batch_norms(model):
+    """Every BatchNormalization of the encoder, including those inside selective kernels."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        if isinstance(layer, SelectiveKernelConv2D):
+            found += [layer.stream_bn, layer.mix_bn]
+    return found
+
+
+# --- Shapes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "depth, expected_dim",
+    [(18, 64), (34, 64), (50, 256), (101, 256), (152, 256), (200, 256)],
+)
+def test_output_shape_for_each_depth(rng, depth, expected_dim):
+    # width 1/8: basic blocks end with 512/8 channels, bottlenecks with 4 * 512/8.
+    encoder = ResNet(depth=depth, width_multiplier=TINY, cifar_stem=True, input_shape=(8, 8, 3))
+    features = encoder(_images(rng, size=8), training=False)
+    assert features.shape == (2, expected_dim)
+    assert encoder.output_dim == expected_dim
+    assert features.dtype == "float32"
+
+
+def test_block_counts_per_depth():
+    # The reference's layer counts per group, seen as residual additions.
+    expected = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
+    for depth, counts in expected.items():
+        encoder = ResNet(depth=depth, width_multiplier=0.0625, cifar_stem=True)
+        for k, count in enumerate(counts, start=1):
+            adds = [layer for layer in encoder.block_group_layers(k) if layer.name.endswith("_add")]
+            assert len(adds) == count, (depth, k)
+        keras.utils.clear_session()
+
+
+def test_cifar_stem_endpoint_sizes(rng):
+    encoder = ResNet(depth=18, width_multiplier=TINY, cifar_stem=True, input_shape=(32, 32, 3))
+    stem_conv = encoder.get_layer("stem_1_conv")
+    assert stem_conv.kernel_size == (3, 3) and stem_conv.strides == (1, 1)
+    assert not any(isinstance(l, keras.layers.MaxPooling2D) for l in encoder.layers)
+    maps = encoder.endpoints_model()(_images(rng))
+    assert set(maps) == set(ENDPOINT_NAMES)
+    expected = {
+        "initial_conv": (2, 32, 32, 8),
+        "initial_max_pool": (2, 32, 32, 8),
+        "block_group1": (2, 32, 32, 8),
+        "block_group2": (2, 16, 16, 16),
+        "block_group3": (2, 8, 8, 32),
+        "block_group4": (2, 4, 4, 64),
+        "final_avg_pool": (2, 64),
+    }
+    assert {k: tuple(v.shape) for k, v in maps.items()} == expected
+
+
+def test_standard_stem_endpoint_sizes_and_shared_weights(rng):
+    encoder = ResNet(depth=50, width_multiplier=TINY, input_shape=(64, 64, 3))
+    endpoints = encoder.endpoints_model(["initial_conv", "initial_max_pool", "block_group4"])
+    x = _images(rng, size=64)
+    maps = endpoints(x)
+    assert maps["initial_conv"].shape == (2, 32, 32, 8)
+    assert maps["initial_max_pool"].shape == (2, 16, 16, 8)
+    assert maps["block_group4"].shape == (2, 2, 2, 256)
+    # The endpoints model shares the encoder's variables: a change shows in both.
+    gamma = encoder.get_layer("block_group4_block3_3_bn").gamma
+    gamma.assign(np.full(gamma.shape, 0.5, "float32"))
+    pooled = np.mean(keras.ops.convert_to_numpy(endpoints(x)["block_group4"]), axis=(1, 2))
+    np.testing.assert_allclose(encoder(x), pooled, atol=1e-5)
+    with pytest.raises(ValueError, match="names"):
+        encoder.endpoints_model(["logits_sup"])
+
+
+def test_fractional_width_rounding():
+    encoder = ResNet(depth=18, width_multiplier=0.3, cifar_stem=True, input_shape=(8, 8, 3))
+    # round half up of 64 * 0.3 = 19.2, 128 * 0.3 = 38.4, 256 * 0.3 = 76.8, 512 * 0.3 = 153.6
+    widths = [encoder.get_layer(f"block_group{k}").output.shape[-1] for k in range(1, 5)]
+    assert widths == [19, 38, 77, 154]
+    assert [scaled_width(64, w) for w in (1, 2, 3, 4, 0.25, 0.5, 0.001)] == [
+        64,
+        128,
+        192,
+        256,
+        16,
+        32,
+        1,
+    ]
+    assert scaled_width(10, 0.25) == 3  # 2.5 rounds up
+
+
+# --- Reference details -------------------------------------------------------------------------
+
+
+def test_conv_initialiser_and_batch_norm_settings():
+    encoder = ResNet(depth=50, width_multiplier=TINY)
+    conv = encoder.get_layer("block_group1_block1_1_conv")
+    init = conv.kernel_initializer
+    assert isinstance(init, keras.initializers.VarianceScaling)
+    assert (init.scale, init.mode, init.distribution) == (1.0, "fan_in", "truncated_normal")
+    assert not conv.use_bias
+    for bn in _batch_norms(encoder):
+        assert bn.momentum == 0.9 and bn.epsilon == 1e-5 and bn.center and bn.scale
+    big = ResNet(depth=50, width_multiplier=1).get_layer("block_group4_block1_2_conv").kernel
+    fan_in = 3 * 3 * 512
+    # Truncated normal scaled to variance 1 / fan_in.
+    assert np.std(keras.ops.convert_to_numpy(big)) == pytest.approx(np.sqrt(1 / fan_in), rel=0.02)
+
+
+@pytest.mark.parametrize("size", [64, 65])
+def test_strided_convs_use_fixed_padding(rng, size):
+    """The reference pads kernel-1 in total, (k-1)//2 in front, whatever the input size."""
+    encoder = ResNet(depth=18, width_multiplier=TINY, input_shape=(size, size, 3))
+    x = _images(rng, size=size)
+    conv = encoder.get_layer("stem_1_conv")
+    stem = keras.Model(encoder.input, conv.output)
+    kernel = conv.kernel
+    expected = tf.nn.conv2d(tf.pad(x, [[0, 0], [3, 3], [3, 3], [0, 0]]), kernel, 2, "VALID")
+    np.testing.assert_allclose(stem(x), expected, atol=1e-5)
+    same = tf.nn.conv2d(x, kernel, 2, "SAME")
+    if size % 2 == 0:  # "SAME" pads (2, 3) here: a different, shifted result.
+        assert np.abs(np.asarray(same) - np.asarray(expected)).max() > 1e-2
+    # A strided 3x3 conv of a block pads (1, 1).
+    conv = encoder.get_layer("block_group2_block1_1_conv")
+    pad = encoder.get_layer("block_group2_block1_1_conv_pad")
+    inner = keras.Model(encoder.input, [pad.input, conv.output])
+    before, after = inner(x)
+    expected = tf.nn.conv2d(
+        tf.pad(before, [[0, 0], [1, 1], [1, 1], [0, 0]]), conv.kernel, 2, "VALID"
+    )
+    np.testing.assert_allclose(after, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(depth=18, cifar_stem=True),
+        dict(depth=50, cifar_stem=False),
+        dict(depth=50, sk_ratio=0.0625, se_ratio=0.25),
+    ],
+)
+@pytest.mark.parametrize("training", [False, True])
+def test_blocks_are_identity_on_shortcut_at_init(rng, kwargs, training):
+    encoder = ResNet(width_multiplier=TINY, input_shape=(32, 32, 3), **kwargs)
+    last_bn = "_2_bn" if kwargs["depth"] < 50 else "_3_bn"
+    bns = _batch_norms(encoder)
+    zero = [bn for bn in bns if bn.name.startswith("block_group") and bn.name.endswith(last_bn)]
+    assert len(zero) == 8 if kwargs["depth"] == 18 else 16
+    for bn in bns:
+        expected = 0.0 if bn in zero else 1.0
+        np.testing.assert_array_equal(bn.gamma, np.full(bn.gamma.shape, expected))
+
+    blocks = sorted({l.name.rsplit("_", 1)[0] for l in encoder.layers if l.name.endswith("_out")})
+    tensors = {}
+    for block in blocks:
+        add = encoder.get_layer(f"{block}_add")
+        tensors[block] = (add.input[1], encoder.get_layer(f"{block}_out").output)
+    probe = keras.Model(encoder.input, tensors)
+    for block, (shortcut, out) in probe(_images(rng), training=training).items():
+        shortcut = keras.ops.convert_to_numpy(shortcut)
+        # Zero gamma silences the residual branch: out = relu(shortcut) (= the input when the
+        # shortcut is the identity, as inputs come out of a ReLU).
+        np.testing.assert_array_equal(out, np.maximum(shortcut, 0.0), err_msg=block)
+        if not block.endswith("block1"):
+            assert shortcut.min() >= 0
+
+
+def test_selective_kernel_and_se_structure(rng):
+    encoder = ResNet(depth=50, width_multiplier=TINY, sk_ratio=0.0625, se_ratio=0.25)
+    sk = [l for l in encoder.layers if isinstance(l, SelectiveKernelConv2D)]
+    se = [l for l in encoder.layers if isinstance(l, SqueezeExcite)]
+    assert len(sk) == 16 and len(se) == 16
+    # ResNet-D stem: three 3x3 convs, widths w/2, w/2, w; the first strided.
+    stem_convs = [l for l in encoder.block_group_layers(0) if isinstance(l, keras.layers.Conv2D)]
+    assert [(c.kernel_size, c.strides, c.filters) for c in stem_convs] == [
+        ((3, 3), (2, 2), 4),
+        ((3, 3), (1, 1), 4),
+        ((3, 3), (1, 1), 8),
+    ]
+    # Average-pool shortcuts, stride 1 in group 1 and 2 elsewhere, then a stride-1 1x1 conv.
+    pools = [encoder.get_layer(f"block_group{k}_block1_shortcut_pool") for k in range(1, 5)]
+    assert [p.strides for p in pools] == [(1, 1)] + [(2, 2)] * 3
+    assert encoder.get_layer("block_group3_block1_shortcut_conv").strides == (1, 1)
+    # SK mixing width max(int(filters * 0.0625), 32); SE width max(1, int(filters * 0.25)).
+    assert sk[0].mix_reduce.filters == 32 and se[0].reduce.filters == 2
+    assert se[0].expand.filters == 32 and se[-1].expand.filters == 256
+    features = encoder(_images(rng, size=64), training=True)
+    assert features.shape == (2, 256) and np.all(np.isfinite(features))
+
+
+def _bn_init(x, eps=1e-5):
+    """BN in inference mode at initialisation (mean 0, variance 1, gamma 1, beta 0)."""
+    return x / np.sqrt(1.0 + eps)
+
+
+def test_selective_kernel_matches_numpy(rng):
+    layer = SelectiveKernelConv2D(filters=6, strides=2, sk_ratio=0.0625, min_dim=4)
+    x = rng.normal(size=(2, 8, 8, 5)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x, training=False))
+    streams = tf.nn.conv2d(
+        tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), layer.stream_conv[-1].kernel, 2, "VALID"
+    )
+    streams = np.maximum(_bn_init(np.asarray(streams)), 0)
+    a, b = streams[..., :6], streams[..., 6:]
+    context = (a + b).mean(axis=(1, 2))  # (2, 6)
+    hidden = np.maximum(_bn_init(context @ np.asarray(layer.mix_reduce.kernel)[0, 0]), 0)
+    logits = hidden @ np.asarray(layer.mix_expand.kernel)[0, 0]  # (2, 12)
+    la, lb = logits[:, :6], logits[:, 6:]
+    wa = np.exp(la) / (np.exp(la) + np.exp(lb))
+    expected = a * wa[:, None, None] + b * (1 - wa[:, None, None])
+    assert y.shape == (2, 4, 4, 6)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_squeeze_excite_matches_numpy(rng):
+    layer = SqueezeExcite(filters=8, se_ratio=0.25)
+    x = rng.normal(size=(2, 4, 4, 12)).astype("float32")
+    y = layer(x)
+    for w in layer.weights:  # random biases too
+        w.assign(rng.normal(size=w.shape).astype("float32"))
+    y = keras.ops.convert_to_numpy(layer(x))
+    w1, b1 = (np.asarray(v) for v in layer.reduce.weights)
+    w2, b2 = (np.asarray(v) for v in layer.expand.weights)
+    assert w1.shape == (1, 1, 12, 2) and w2.shape == (1, 1, 2, 12)
+    hidden = np.maximum(x.mean(axis=(1, 2)) @ w1[0, 0] + b1, 0)
+    gate = 1 / (1 + np.exp(-(hidden @ w2[0, 0] + b2)))
+    np.testing.assert_allclose(y, x * gate[:, None, None], atol=1e-5)
+
+
+# --- Parameter counts --------------------------------------------------------------------------
+
+# Official SimCLRv2 checkpoints, encoder only, millions (including BN moving statistics).
+PARAM_TABLE = [
+    (50, 1, 0.0, 24),
+    (50, 1, 0.0625, 35),
+    (101, 1, 0.0, 43),
+    (152, 1, 0.0, 58),
+    pytest.param(50, 2, 0.0, 94, marks=pytest.mark.large),
+    pytest.param(50, 2, 0.0625, 140, marks=pytest.mark.large),
+    pytest.param(101, 1, 0.0625, 65, marks=pytest.mark.large),
+    pytest.param(101, 2, 0.0, 170, marks=pytest.mark.large),
+    pytest.param(101, 2, 0.0625, 257, marks=pytest.mark.large),
+    pytest.param(152, 1, 0.0625, 89, marks=pytest.mark.large),
+    pytest.param(152, 2, 0.0, 233, marks=pytest.mark.large),
+    pytest.param(152, 2, 0.0625, 354, marks=pytest.mark.large),
+    pytest.param(152, 3, 0.0625, 795, marks=pytest.mark.large),
+]
+
+
+@pytest.mark.parametrize("depth, width, sk_ratio, millions", PARAM_TABLE)
+def test_parameter_counts_match_official_table(depth, width, sk_ratio, millions):
+    encoder = ResNet(depth=depth, width_multiplier=width, sk_ratio=sk_ratio)
+    assert round(encoder.count_params() / 1e6) == millions
+
+
+# --- Serialisation, distribution, precision ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(depth=18, width_multiplier=TINY, cifar_stem=True, input_shape=(32, 32, 3)),
+        dict(depth=50, width_multiplier=0.0625, sk_ratio=0.0625, se_ratio=0.25),
+    ],
+)
+def test_config_round_trip_and_keras_saving(rng, tmp_path, kwargs):
+    encoder = ResNet(**kwargs)
+    config = encoder.get_config()
+    for key, value in kwargs.items():
+        assert config[key] == value
+    x = _images(rng)
+    run_serialization_test(encoder, x)
+    restored = run_keras_saving_test(encoder, x, tmp_path)
+    assert isinstance(restored, ResNet) and restored.get_config() == config
+    assert list(restored.endpoints_model()(x)) == list(ENDPOINT_NAMES)
+
+
+def test_synchronized_batch_norm_auto(two_replicas):
+    kwargs = dict(depth=50, width_multiplier=0.0625, sk_ratio=0.0625, cifar_stem=True)
+    default = ResNet(**kwargs)
+    assert not any(bn.synchronized for bn in _batch_norms(default))
+    with two_replicas.scope():
+        auto = ResNet(**kwargs)
+        opted_out = ResNet(synchronized_batch_norm=False, **kwargs)
+    assert all(bn.synchronized for bn in _batch_norms(auto))
+    assert len(_batch_norms(auto)) == len(_batch_norms(default)) > 50
+    assert not any(bn.synchronized for bn in _batch_norms(opted_out))
+    forced = ResNet(synchronized_batch_norm=True, **kwargs)
+    assert all(bn.synchronized for bn in _batch_norms(forced))
+    assert auto.get_config()["synchronized_batch_norm"] is None
+
+
+def test_features_are_float32_under_mixed_precision(rng):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    encoder = ResNet(depth=18, width_multiplier=TINY, cifar_stem=True)
+    assert encoder.get_layer("block_group4").output.dtype == "bfloat16"
+    assert encoder(_images(rng)).dtype == "float32"
+
+
+def test_block_group_layers_partition_and_freezing(rng):
+    encoder = ResNet(depth=18, width_multiplier=TINY, cifar_stem=True, input_shape=(32, 32, 3))
+    groups = [encoder.block_group_layers(k) for k in range(5)]
+    names = [l.name for group in groups for l in group]
+    assert len(names) == len(set(names))
+    assert set(names) == {l.name for l in encoder.layers} - {"images", "final_avg_pool"}
+    assert "initial_max_pool" in [l.name for l in groups[0]]
+    assert "block_group3" in [l.name for l in groups[3]]
+    with pytest.raises(ValueError, match="`k`"):
+        encoder.block_group_layers(5)
+
+    # Fine-tuning after block 1 as the reference: stem and group 1 frozen, BN stats included.
+    for layer in groups[0] + groups[1]:
+        layer.trainable = False
+    frozen = [w for l in groups[0] + groups[1] for w in l.weights]
+    free = [w for l in groups[2] + groups[3] + groups[4] for w in l.weights]
+    before = [np.array(w) for w in frozen + free]
+    encoder.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    encoder.fit(_images(rng, batch=4), rng.random((4, 64)).astype("float32"), epochs=1, verbose=0)
+    changed = [not np.array_equal(b, np.array(w)) for b, w in zip(before, frozen + free)]
+    assert not any(changed[: len(frozen)])
+    assert sum(changed[len(frozen) :]) > len(free) // 2
+
+
+# --- Validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(depth=42),
+            r"`depth` must be one of \[18, 34, 50, 101, 152, 200\]. Received: depth=42",
+        ),
+        (dict(width_multiplier=0), "`width_multiplier` must be a number > 0.*width_multiplier=0"),
+        (dict(width_multiplier=-1.5), "width_multiplier=-1.5"),
+        (dict(sk_ratio=1.0), r"`sk_ratio` must be in \[0, 1\).*sk_ratio=1.0"),
+        (dict(se_ratio=-0.1), r"`se_ratio` must be in \[0, 1\).*se_ratio=-0.1"),
+        (
+            dict(input_shape=(32, 32, 1)),
+            r"`input_shape` must be \(height, width, 3\).*\(32, 32, 1\)",
+        ),
+        (dict(input_shape=(32, 32)), r"Received: input_shape=\(32, 32\)"),
+        (dict(input_shape=(16, 64, 3)), r"at least 32 px.*cifar_stem=False.*\(16, 64, 3\)"),
+        (dict(input_shape=(None, 4, 3), cifar_stem=True), r"at least 8 px.*\(None, 4, 3\)"),
+        (dict(batch_norm_decay=1.0), "`batch_norm_decay` must be in"),
+        (dict(batch_norm_epsilon=0.0), "`batch_norm_epsilon` must be > 0"),
+        (dict(synchronized_batch_norm="yes"), "`synchronized_batch_norm` must be None.*'yes'"),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ResNet(**kwargs)
+
+
+def test_smallest_valid_inputs_build():
+    assert ResNet(depth=18, width_multiplier=TINY, input_shape=(32, 32, 3)).output_dim == 64
+    assert (
+        ResNet(depth=18, width_multiplier=TINY, cifar_stem=True, input_shape=(8, 8, 3)).output_dim
+        == 64
+    )
