@@ -22,7 +22,12 @@ def _uint8(rng, *shape):
 
 @pytest.mark.parametrize(
     "shape,dtype",
-    [((4, 40, 48, 3), "uint8"), ((4, 40, 48, 1), "uint8"), ((4, 24, 24, 3), "float32"), ((40, 48, 3), "uint8")],
+    [
+        ((4, 40, 48, 3), "uint8"),
+        ((4, 40, 48, 1), "uint8"),
+        ((4, 24, 24, 3), "float32"),
+        ((40, 48, 3), "uint8"),
+    ],
 )
 def test_output_shape_dtype_range(rng, shape, dtype):
     images = _uint8(rng, *shape) if dtype == "uint8" else rng.random(shape, dtype=np.float32)
@@ -89,7 +94,9 @@ def test_evaluation_path(rng):
     # 0.875 of the shorter side: 56 px, centred, (64 - 56 + 1) // 2 = 4, (80 - 56 + 1) // 2 = 12.
     expected = tf.image.resize(images[:, 4:60, 12:68], (48, 48), "bilinear")
     np.testing.assert_allclose(out, expected, atol=1e-5)
-    np.testing.assert_allclose(CenterCropResize(48, interpolation="bilinear")(images), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        CenterCropResize(48, interpolation="bilinear")(images), expected, atol=1e-5
+    )
     # No crop at 32 px or less: a 32 px image comes back as it is.
     small = rng.random((2, 32, 32, 3), dtype=np.float32)
     np.testing.assert_allclose(SimCLRAugment.cifar(seed=0)(small, training=False), small, atol=1e-6)
@@ -101,7 +108,9 @@ def test_evaluation_path(rng):
 
 
 @pytest.mark.parametrize(
-    "layer", [RandomFlipLeftRight(), RandomColorDistortion(), RandomGaussianBlur()], ids=lambda l: type(l).__name__
+    "layer",
+    [RandomFlipLeftRight(), RandomColorDistortion(), RandomGaussianBlur()],
+    ids=lambda l: type(l).__name__,
 )
 def test_stages_are_identity_when_not_training(rng, layer):
     images = rng.random((2, 40, 40, 3), dtype=np.float32)
@@ -114,8 +123,17 @@ def test_disabled_stages(rng):
     t = augment.get_random_transformation(images)
     assert set(t) == {"crop"}
     np.testing.assert_allclose(augment(images), images, atol=1e-6)
-    assert set(SimCLRAugment.cifar(seed=0).get_random_transformation(images)) == {"crop", "flip", "color"}
-    assert set(SimCLRAugment.imagenet(32).get_random_transformation(images)) == {"crop", "flip", "color", "blur"}
+    assert set(SimCLRAugment.cifar(seed=0).get_random_transformation(images)) == {
+        "crop",
+        "flip",
+        "color",
+    }
+    assert set(SimCLRAugment.imagenet(32).get_random_transformation(images)) == {
+        "crop",
+        "flip",
+        "color",
+        "blur",
+    }
 
 
 def test_composition_is_the_stages_in_order(rng):
@@ -135,7 +153,11 @@ def test_presets():
     assert (cifar.image_size, cifar.color_jitter_strength, cifar.blur) == (32, 0.5, False)
     assert (imagenet.image_size, imagenet.color_jitter_strength, imagenet.blur) == (224, 1.0, True)
     custom = SimCLRAugment.cifar(24, blur=True, brightness_mode="simclrv1")
-    assert (custom.image_size, custom.blur, custom.color_distortion.brightness_mode) == (24, True, "simclrv1")
+    assert (custom.image_size, custom.blur, custom.color_distortion.brightness_mode) == (
+        24,
+        True,
+        "simclrv1",
+    )
 
 
 def test_symbolic_call_and_output_shape():
@@ -159,8 +181,11 @@ def test_symbolic_call_and_output_shape():
     ids=lambda l: type(l).__name__,
 )
 def test_serialization_round_trip(rng, layer):
-    clone = run_serialization_test(layer, rng.random((2, 32, 32, 3), dtype=np.float32),
-                                   call_kwargs={} if isinstance(layer, CenterCropResize) else {"training": False})
+    clone = run_serialization_test(
+        layer,
+        rng.random((2, 32, 32, 3), dtype=np.float32),
+        call_kwargs={} if isinstance(layer, CenterCropResize) else {"training": False},
+    )
     assert type(clone) is type(layer)
 
 

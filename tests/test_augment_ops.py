@@ -154,6 +154,7 @@ def test_color_distortion_injected_flags(rng):
         "order": tf.constant([[3, 2, 1, 0]] * 4, tf.int32),
     }
     out = layer.transform_images(tf.constant(images), transformation).numpy()
+
     def jittered(image):
         return _reference_jitter(image, [3, 2, 1, 0], (1.5, 0.5, 1.7, 0.1), False)
 
@@ -164,7 +165,9 @@ def test_color_distortion_injected_flags(rng):
     np.testing.assert_allclose(out[1], jittered(images[1]), atol=5e-6)
     np.testing.assert_allclose(out[2], gray(images[2]), atol=1e-6)
     np.testing.assert_allclose(out[3], gray(jittered(images[3])), atol=5e-6)
-    np.testing.assert_array_equal(layer.transform_images(images, transformation, training=False), images)
+    np.testing.assert_array_equal(
+        layer.transform_images(images, transformation, training=False), images
+    )
 
 
 def _reference_blur(image, sigma, radius):

@@ -32,7 +32,13 @@ def _modes(fn):
         lambda: RandomColorDistortion(),
         lambda: RandomGaussianBlur(),
     ],
-    ids=["SimCLRAugment", "RandomResizedCrop", "RandomFlipLeftRight", "RandomColorDistortion", "RandomGaussianBlur"],
+    ids=[
+        "SimCLRAugment",
+        "RandomResizedCrop",
+        "RandomFlipLeftRight",
+        "RandomColorDistortion",
+        "RandomGaussianBlur",
+    ],
 )
 def test_injected_transformation_same_in_every_mode(factory):
     layer = factory()
@@ -90,6 +96,21 @@ def test_tf_data_map():
     # Per-example maps (rank 3) and parallel calls work too.
     singles = tf.data.Dataset.from_tensor_slices(images).map(layer, num_parallel_calls=2)
     assert [tuple(x.shape) for x in singles] == [(32, 32, 3)] * 8
+
+
+def test_tf_data_parallel_map_with_explicit_seeds():
+    # One image eight times: views differ only through the per-element seeds.
+    images = tf.tile(tf.cast(_images(shape=(1, 40, 40, 3)) * 255.0, tf.uint8), [8, 1, 1, 1])
+    layer = SimCLRAugment.cifar()
+    dataset = tf.data.Dataset.from_tensor_slices(images).enumerate()
+    dataset = dataset.map(
+        lambda i, x: layer(x, seed=tf.stack([7, i])), num_parallel_calls=4, deterministic=True
+    )
+    views = np.stack([view.numpy() for view in dataset])
+    expected = np.stack([layer(images[i], seed=[7, i]) for i in range(8)])
+    np.testing.assert_allclose(views, expected, atol=1e-5)
+    distances = np.abs(views[:, None] - views[None]).mean(axis=(2, 3, 4))
+    assert np.all(distances[~np.eye(8, dtype=bool)] > 1e-3)
 
 
 def test_mirrored_strategy_views_differ_across_calls_and_replicas(two_replicas):

@@ -103,7 +103,10 @@ def test_crop_distribution_matches_reference(height, width):
     ours = sample_distorted_boxes(SEED, N, height, width).numpy()
     rng = np.random.default_rng(0)
     port = np.array(
-        [numpy_distorted_box(rng, height, width, (0.08, 1.0), (3 / 4, 4 / 3), 0.1, 100) for _ in range(N)]
+        [
+            numpy_distorted_box(rng, height, width, (0.08, 1.0), (3 / 4, 4 / 3), 0.1, 100)
+            for _ in range(N)
+        ]
     )
     seeds = tf.constant(rng.integers(0, 2**31 - 1, (N, 2)), tf.int32)
     op = _tf_op_boxes(seeds, height, width).numpy()

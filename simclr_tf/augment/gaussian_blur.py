@@ -76,18 +76,25 @@ class RandomGaussianBlur(base.BaseAugmentation):
     ```
     """
 
-    def __init__(self, probability=0.5, sigma_range=(0.1, 2.0), kernel_radius=None, seed=None, **kwargs):
+    def __init__(
+        self, probability=0.5, sigma_range=(0.1, 2.0), kernel_radius=None, seed=None, **kwargs
+    ):
         super().__init__(seed=seed, **kwargs)
         # === Config ===
         self.probability = base.check_probability("probability", probability)
         self.sigma_range = base.check_range("sigma_range", sigma_range, 0.0)
         if self.sigma_range[0] <= 0:
-            raise ValueError(f"`sigma_range` must be positive. Received: sigma_range={sigma_range!r}")
+            raise ValueError(
+                f"`sigma_range` must be positive. Received: sigma_range={sigma_range!r}"
+            )
         if kernel_radius is not None and (
-            isinstance(kernel_radius, bool) or not isinstance(kernel_radius, int) or kernel_radius < 0
+            isinstance(kernel_radius, bool)
+            or not isinstance(kernel_radius, int)
+            or kernel_radius < 0
         ):
             raise ValueError(
-                f"`kernel_radius` must be None or an int >= 0. Received: kernel_radius={kernel_radius!r}"
+                "`kernel_radius` must be None or an int >= 0. "
+                f"Received: kernel_radius={kernel_radius!r}"
             )
         self.kernel_radius = kernel_radius
 

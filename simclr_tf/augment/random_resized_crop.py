@@ -85,7 +85,7 @@ def sample_distorted_boxes(
 
 @keras.saving.register_keras_serializable(package="simclr_tf")
 class RandomResizedCrop(base.BaseAugmentation):
-    """Random crop of each image, resized to `image_size` x `image_size` (SimCLR's main augmentation).
+    """Random crop of each image, resized to `image_size` x `image_size` (SimCLR's main one).
 
     Boxes are drawn per image like the reference's `crop_and_resize` (google-research/simclr
     `tf2/data_util.py`), which calls `tf.image.sample_distorted_bounding_box` with
@@ -175,7 +175,9 @@ class RandomResizedCrop(base.BaseAugmentation):
 
     def transform_images(self, images, transformation, training=True):
         if not training or transformation is None:
-            fraction = resize_ops.effective_crop_fraction(self.center_crop_fraction, self.image_size)
+            fraction = resize_ops.effective_crop_fraction(
+                self.center_crop_fraction, self.image_size
+            )
             return resize_ops.center_crop_and_resize(
                 images, self.image_size, fraction, self.interpolation
             )
@@ -201,4 +203,3 @@ class RandomResizedCrop(base.BaseAugmentation):
             }
         )
         return config
-

@@ -117,7 +117,11 @@ def check_interpolation(interpolation):
 def check_crop_fraction(name, fraction):
     if fraction is None:
         return None
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 1
+    ):
         raise ValueError(
             f"`{name}` must be None or a number in (0, 1]. Received: {name}={fraction!r}"
         )

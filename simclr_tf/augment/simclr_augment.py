@@ -36,9 +36,9 @@ class SimCLRAugment(base.BaseAugmentation):
     Randomness: the layer's `keras.random.SeedGenerator` advances once per call (two calls in
     one `train_step` give two views), sub-seeds are split from that draw, and the replica id is
     folded in under `tf.distribute` so replicas draw independently (create the layer in the
-    strategy's scope). It also runs inside `tf.data.Dataset.map` (the generator state is a
-    variable the dataset function updates; with `num_parallel_calls` the calls race on it, so
-    pass a `seed` to `get_random_transformation` for reproducible parallel pipelines).
+    strategy's scope). It also runs inside `tf.data.Dataset.map`; with `num_parallel_calls`
+    the calls race on the generator's state, so give each call its own seed there:
+    `ds.enumerate().map(lambda i, x: augment(x, seed=tf.stack([0, i])), num_parallel_calls=...)`.
 
     Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations",
     arXiv:2002.05709; Chen et al., "Big Self-Supervised Models are Strong Semi-Supervised
