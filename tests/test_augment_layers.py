@@ -123,6 +123,12 @@ def test_disabled_stages(rng):
     t = augment.get_random_transformation(images)
     assert set(t) == {"crop"}
     np.testing.assert_allclose(augment(images), images, atol=1e-6)
+    # Without the crop a non-square image is resized whole.
+    wide = rng.random((2, 20, 40, 3), dtype=np.float32)
+    augment = SimCLRAugment(
+        16, crop=False, flip=False, color_distort=False, blur=False, interpolation="bilinear"
+    )
+    np.testing.assert_allclose(augment(wide), tf.image.resize(wide, (16, 16), "bilinear"), atol=1e-5)
     assert set(SimCLRAugment.cifar(seed=0).get_random_transformation(images)) == {
         "crop",
         "flip",

@@ -48,7 +48,7 @@ class SimCLRAugment(base.BaseAugmentation):
         image_size: int, side of the square output.
         color_jitter_strength: float >= 0, the colour strength s.
         blur: bool, whether to apply the random Gaussian blur.
-        crop: bool; False resizes the whole image instead of a random crop.
+        crop: bool; False resizes the whole image (no crop) instead of a random crop.
         flip: bool, whether to flip left-right at random.
         color_distort: bool, whether to apply the colour jitter and grayscale.
         brightness_mode: "simclrv2" (multiplicative, default) or "simclrv1" (additive).
@@ -159,8 +159,9 @@ class SimCLRAugment(base.BaseAugmentation):
         if self.crop:
             crop = self.random_crop.get_random_transformation(images, seed=crop_seed)
         else:
-            shape = tf.shape(images)
-            crop = {"boxes": resize_ops.center_crop_boxes(shape[0], shape[1], shape[2], 1.0)}
+            shape = tf.cast(tf.shape(images), tf.float32)
+            whole = tf.stack([0.0, 0.0, shape[1], shape[2]])
+            crop = {"boxes": tf.tile(whole[None], [tf.shape(images)[0], 1])}
         transformation = {"crop": crop}
         if self.flip:
             transformation["flip"] = self.random_flip.get_random_transformation(
