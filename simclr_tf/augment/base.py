@@ -189,6 +189,19 @@ class BaseAugmentation(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (3,)
 
+    def save_own_variables(self, store):
+        """Saves the seed generator's state too (Keras leaves it out of `weights`), so a model
+        saved or checkpointed mid-training resumes with the same sequence of views."""
+        super().save_own_variables(store)
+        store["seed_generator_state"] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        if "seed_generator_state" in store:
+            self.seed_generator.state.assign(store["seed_generator_state"])
+        # Files written before the seed state was saved hold only the (empty) base variables.
+        rest = {k: store[k] for k in store.keys() if k != "seed_generator_state"}
+        super().load_own_variables(rest)
+
     def get_config(self):
         config = super().get_config()
         config.update({"seed": self.seed})

@@ -1,0 +1,228 @@
+"""The SimCLR keras.Model: train_step across replicas, probe, saving, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from simclr_tf.augment.simclr_augment import SimCLRAugment
+from simclr_tf.models.projection_head import ProjectionHead
+from simclr_tf.models.resnet import ResNet
+from simclr_tf.models.simclr import SimCLR
+from simclr_tf.optimizers.lars import LARS
+
+
+@keras.saving.register_keras_serializable(package="simclr_tf_tests")
+class FixedViews(keras.layers.Layer):
+    """Deterministic 'augmentation' for invariance tests: calls alternate identity / flip, so
+    the two views differ but every run (1 or 2 replicas) sees exactly the same views."""
+
+    def __init__(self, image_size=16, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = image_size
+        self._calls = 0
+
+    def call(self, images, training=False):
+        images = tf.cast(images, tf.float32) / 255.0
+        images = tf.image.resize(images, (self.image_size, self.image_size))
+        if images.shape[-1] == 1:
+            images = tf.tile(images, [1, 1, 1, 3])
+        if training:
+            self._calls += 1
+            if self._calls % 2 == 0:
+                return tf.reverse(images, axis=[2])
+        return images
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size}
+
+
+def tiny_model(augment=None, num_classes=None, **kwargs):
+    return SimCLR(
+        encoder=ResNet(depth=18, width_multiplier=0.125, cifar_stem=True, input_shape=(16, 16, 3)),
+        projection_head=ProjectionHead(num_layers=2, output_dim=16),
+        augment=augment or FixedViews(16),
+        num_classes=num_classes,
+        **kwargs,
+    )
+
+
+def images_and_labels(n=8, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    labels = rng.integers(0, 4, size=(n,)).astype(np.int32)
+    return images, labels
+
+
+def one_step(model, images, labels=None, optimizer=None):
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.1))
+    data = images if labels is None else (images, labels)
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(len(images), drop_remainder=True)
+    history = model.fit(ds, epochs=1, verbose=0)
+    return history.history
+
+
+@pytest.mark.parametrize("opt", ["sgd", "lars"])
+def test_one_replica_equals_two_replicas(two_replicas, opt):
+    """1 replica at batch 8 == 2 replicas at 4 each: loss, weights and BN statistics."""
+    images, labels = images_and_labels(8)
+
+    def make_opt():
+        if opt == "sgd":
+            return keras.optimizers.SGD(0.5)
+        return LARS(learning_rate=0.5, weight_decay=1e-4)
+
+    single = tiny_model(num_classes=4)
+    single(images[:2])
+    init = [w.numpy() for w in single.weights]
+    h1 = one_step(single, images, labels, make_opt())
+
+    with two_replicas.scope():
+        double = tiny_model(num_classes=4)
+        double(images[:2])
+        for var, value in zip(double.weights, init):
+            var.assign(value)
+        h2 = one_step(double, images, labels, make_opt())
+
+    np.testing.assert_allclose(h1["contrast_loss"], h2["contrast_loss"], rtol=1e-5)
+    np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5)
+    np.testing.assert_allclose(h1["probe_loss"], h2["probe_loss"], rtol=1e-5)
+    moved = 0
+    for a, b, v0 in zip(single.weights, double.weights, init):
+        # Compare the updates: float32 sums over a split batch differ in the last bits, a wrong
+        # replica scaling or per-replica BN would differ by a factor.
+        delta_a, delta_b = a.numpy() - v0, b.numpy() - v0
+        scale = max(np.abs(delta_a).max(), 1e-6)
+        np.testing.assert_allclose(delta_a, delta_b, atol=2e-3 * scale, err_msg=a.path)
+        moved += not np.allclose(a.numpy(), v0)
+    assert moved > len(init) // 2, "the step should have changed most variables"
+    # Synchronized BN: the moving mean after one step is the global batch's, not a replica's.
+    means = [w for w in double.encoder.weights if w.name == "moving_mean"]
+    assert means and all(not np.allclose(m.numpy(), 0.0) for m in means[:1])
+
+
+def test_fit_learns_on_structured_data():
+    """On a few images, the loss falls and the positive is found far above chance."""
+    from simclr_tf.data import load_embedded_arrays
+
+    images, _ = load_embedded_arrays("train")
+    images = images[:32]
+    augment = SimCLRAugment(image_size=16, color_jitter_strength=0.5, blur=False, seed=1)
+    model = tiny_model(augment=augment, temperature=0.5)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(16, drop_remainder=True)
+    history = model.fit(ds, epochs=15, verbose=0).history
+    first = np.mean(history["contrast_loss"][:2])
+    last = np.mean(history["contrast_loss"][-2:])
+    assert last < first - 0.3, history["contrast_loss"]
+    assert np.mean(history["contrast_acc"][-3:]) > 3.0 / 16, history["contrast_acc"]
+
+
+@pytest.mark.parametrize("form", ["images", "tuple", "dict"])
+def test_accepts_every_data_form(form):
+    images, labels = images_and_labels(8)
+    model = tiny_model(num_classes=4)
+    data = {"images": images, "tuple": (images, labels), "dict": {"image": images, "label": labels}}[form]
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(4, drop_remainder=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = model.fit(ds, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    assert ("probe_top1" in history) == (form != "images")
+    results = model.evaluate(ds, verbose=0, return_dict=True)
+    assert 0.0 <= results["contrast_acc"] <= 1.0
+
+
+def test_probe_does_not_train_encoder():
+    """The probe's loss sends no gradient into the encoder (stop_gradient)."""
+    images, labels = images_and_labels(8)
+    model = tiny_model(num_classes=4)
+    model(images[:2])
+    with tf.GradientTape() as tape:
+        outputs = model(images, training=True)
+        loss = tf.reduce_sum(outputs["probe_logits"])
+    grads = tape.gradient(loss, model.encoder.trainable_variables + model.probe.trainable_variables)
+    n_enc = len(model.encoder.trainable_variables)
+    assert all(g is None for g in grads[:n_enc])
+    assert all(g is not None for g in grads[n_enc:])
+
+
+def test_saved_and_reloaded_model_takes_the_same_next_step(tmp_path):
+    images, labels = images_and_labels(8)
+    augment = SimCLRAugment(image_size=16, color_jitter_strength=0.5, blur=False, seed=3)
+    model = tiny_model(augment=augment, num_classes=4)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8, drop_remainder=True)
+    model.compile(optimizer=LARS(learning_rate=0.1, weight_decay=1e-4))
+    model.fit(ds, epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        restored(images)["projection"], model(images)["projection"], atol=1e-5
+    )
+    h1 = model.fit(ds, epochs=1, verbose=0).history
+    h2 = restored.fit(ds, epochs=1, verbose=0).history
+    np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5)
+    for a, b in zip(model.weights, restored.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    images, labels = images_and_labels(8)
+    model = tiny_model(num_classes=4)
+    model.compile(optimizer=LARS(learning_rate=0.1))
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8, drop_remainder=True)
+    history = model.fit(ds, epochs=3, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+    if policy == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model(images)["probe_logits"].dtype == tf.float32
+
+
+def test_bad_inputs_are_clear_errors():
+    images, labels = images_and_labels(8)
+    with pytest.raises(ValueError, match="temperature"):
+        tiny_model(temperature=0.0)
+    model = tiny_model(num_classes=4)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    one = tf.data.Dataset.from_tensor_slices(images[:1]).batch(1, drop_remainder=True)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        model.fit(one, verbose=0)
+    bad_labels = tf.data.Dataset.from_tensor_slices((images, labels + 10)).batch(4, drop_remainder=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=4"):
+        model.fit(bad_labels, verbose=0)
+
+
+def test_global_batch_must_divide_over_replicas(two_replicas):
+    images, _ = images_and_labels(6)
+    with two_replicas.scope():
+        model = tiny_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(3, drop_remainder=True)
+    with pytest.raises(ValueError, match="divisible by the number of replicas"):
+        model.fit(ds, verbose=0)
+    unbatched_size = tf.data.Dataset.from_tensor_slices(images).batch(4)
+    with pytest.raises(ValueError, match="drop_remainder=True"):
+        model.fit(unbatched_size, verbose=0)
+
+
+def test_nan_loss_stops_with_advice():
+    images, _ = images_and_labels(8)
+    model = tiny_model()
+    model(images[:2])
+    kernel = model.projection_head.trainable_variables[0]
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="lower learning rate"):
+        model.fit(ds, verbose=0)
+
+
+def test_config_round_trip():
+    model = tiny_model(num_classes=4, temperature=0.2, probe_weight_decay=1e-4)
+    config = model.get_config()
+    clone = SimCLR.from_config(config)
+    assert clone.temperature == 0.2 and clone.num_classes == 4
+    assert clone.probe_weight_decay == 1e-4
+    assert clone.encoder.get_config() == model.encoder.get_config()
