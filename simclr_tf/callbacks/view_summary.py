@@ -1,0 +1,45 @@
+"""TensorBoard image summary of augmented views: what the contrastive task looks like."""
+
+import os
+
+import keras
+import tensorflow as tf
+
+
+class ViewSummary(keras.callbacks.Callback):
+    """Writes pairs of augmented views of a few images to TensorBoard at the start of training
+    and every `every_epochs` epochs (as image summaries under `views`).
+
+    Args:
+        log_dir: TensorBoard log folder (the callback writes to `log_dir/views`).
+        images: a small numpy batch of training images (uint8 or float).
+        every_epochs: how often to write.
+    """
+
+    def __init__(self, log_dir, images, every_epochs=10):
+        super().__init__()
+        self.log_dir = os.path.join(str(log_dir), "views")
+        self.images = images
+        self.every_epochs = int(every_epochs)
+        self._writer = None
+
+    def _write(self, step):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        view1 = self.model.augment(self.images, training=True)
+        view2 = self.model.augment(self.images, training=True)
+        pairs = tf.concat([view1, view2], axis=2)  # each image: its two views side by side
+        with self._writer.as_default():
+            tf.summary.image("views", pairs, step=step, max_outputs=len(self.images))
+        self._writer.flush()
+
+    def on_train_begin(self, logs=None):
+        self._write(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_epochs == 0:
+            self._write(epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()

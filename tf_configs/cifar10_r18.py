@@ -1,0 +1,35 @@
+"""CIFAR-10, ResNet-18: the reference README's CIFAR-10 command (google-research/simclr tf2).
+
+    python -m simclr_tf.train --config=tf_configs/cifar10_r18.py --workdir=runs/cifar10_r18
+
+Settings as that command: ResNet-18 with the CIFAR stem, batch 512, 1000 epochs, LARS with
+learning rate 1.0 (x batch/256), weight decay 1e-4, temperature 0.5, colour strength 0.5, no blur,
+2-layer head as the tf2 code's CIFAR runs use, online linear probe.
+Expected result: linear evaluation "around 91 %" top-1 (the reference README's figure).
+Expected runtime: about 1.5 days on one V100-class GPU (not measured here); on this project's
+2-core CPU machines about 30 images/s, i.e. far too slow: use a GPU or a Colab TPU.
+"""
+
+from simclr_tf.config import default_config
+
+
+def get_config(arg=None):
+    c = default_config()
+    c.dataset = "cifar10"
+    c.train_split = "train"
+    c.eval_split = "test"
+    c.image_size = 32
+    c.batch_size = 512
+    c.epochs = 1000
+    c.warmup_epochs = 10
+    c.model.depth = 18
+    c.model.cifar_stem = True
+    c.model.head_num_layers = 2
+    c.augment.color_jitter_strength = 0.5
+    c.augment.blur = False
+    c.temperature = 0.5
+    c.optimizer.base_learning_rate = 1.0
+    c.optimizer.weight_decay = 1e-4
+    c.knn_every_epochs = 10
+    c.eval.epochs = 100
+    return c

@@ -1,0 +1,30 @@
+"""ImageNet, SimCLR v1: ResNet-50 (1x), batch 4096, 100 epochs (the paper's main ablation setting).
+
+    python -m simclr_tf.train --config=tf_configs/imagenet_v1.py --workdir=gs://BUCKET/simclr_v1 \
+        --config.tpu=local
+
+Settings (paper, Section 2.3 and Appendix B): LARS, learning rate 0.3 x batch/256 with 10 warmup
+epochs then cosine decay, weight decay 1e-6, temperature 0.1, colour strength 1.0 with blur,
+224 px crops, 2-layer projection head (128-d), global BN. ImageNet must be prepared for tfds
+beforehand (manual download).
+Expected result: about 64 % linear evaluation top-1 at 100 epochs; 69.3 % after 1000 epochs
+(the paper's Table 6 figure for R50 1x).
+Expected runtime: about 1.5 hours on 128 TPU v3 cores (the paper's figure).
+"""
+
+from simclr_tf.config import default_config
+
+
+def get_config(arg=None):
+    c = default_config()
+    c.dataset = "imagenet2012"
+    c.image_size = 224
+    c.batch_size = 4096
+    c.epochs = 100
+    c.model.depth = 50
+    c.model.head_num_layers = 2
+    c.temperature = 0.1
+    c.optimizer.base_learning_rate = 0.3
+    c.optimizer.weight_decay = 1e-6
+    c.precision = "mixed_bfloat16"
+    return c
