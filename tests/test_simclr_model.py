@@ -5,53 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers.tiny import FixedViews, images_and_labels, tiny_model  # noqa: F401
 from simclr_tf.augment.simclr_augment import SimCLRAugment
-from simclr_tf.models.projection_head import ProjectionHead
-from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
 from simclr_tf.optimizers.lars import LARS
-
-
-@keras.saving.register_keras_serializable(package="simclr_tf_tests")
-class FixedViews(keras.layers.Layer):
-    """Deterministic 'augmentation' for invariance tests: calls alternate identity / flip, so
-    the two views differ but every run (1 or 2 replicas) sees exactly the same views."""
-
-    def __init__(self, image_size=16, **kwargs):
-        super().__init__(**kwargs)
-        self.image_size = image_size
-        self._calls = 0
-
-    def call(self, images, training=False):
-        images = tf.cast(images, tf.float32) / 255.0
-        images = tf.image.resize(images, (self.image_size, self.image_size))
-        if images.shape[-1] == 1:
-            images = tf.tile(images, [1, 1, 1, 3])
-        if training:
-            self._calls += 1
-            if self._calls % 2 == 0:
-                return tf.reverse(images, axis=[2])
-        return images
-
-    def get_config(self):
-        return {**super().get_config(), "image_size": self.image_size}
-
-
-def tiny_model(augment=None, num_classes=None, **kwargs):
-    return SimCLR(
-        encoder=ResNet(depth=18, width_multiplier=0.125, cifar_stem=True, input_shape=(16, 16, 3)),
-        projection_head=ProjectionHead(num_layers=2, output_dim=16),
-        augment=augment or FixedViews(16),
-        num_classes=num_classes,
-        **kwargs,
-    )
-
-
-def images_and_labels(n=8, size=16, seed=0):
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
-    labels = rng.integers(0, 4, size=(n,)).astype(np.int32)
-    return images, labels
 
 
 def one_step(model, images, labels=None, optimizer=None):

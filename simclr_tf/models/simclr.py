@@ -249,6 +249,9 @@ class SimCLR(keras.Model):
         logs = {m.name: m.result() for m in metrics}
         if self.optimizer is not None:
             logs["learning_rate"] = tf.cast(self.optimizer.learning_rate, tf.float32)
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 concatenates per-worker logs and fails on scalars (#72388).
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
 
     def train_step(self, data):
@@ -310,6 +313,18 @@ class SimCLR(keras.Model):
             with self.distribute_strategy.scope():
                 self.build(image_shape)
         return super().fit(x, *args, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 builds a model under a strategy by all-reducing (MEAN) a first data batch,
+        # which fails for uint8 images under MultiWorkerMirroredStrategy (collectives have no
+        # uint8 kernel; tensorflow/tensorflow#72388). `fit` has built the model already, so
+        # only the optimiser is left to build.
+        if self.built:
+            if self.optimizer is not None and not self.optimizer.built:
+                with self.distribute_strategy.scope():
+                    self.optimizer.build(self.trainable_variables)
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self):
         config = super().get_config()
