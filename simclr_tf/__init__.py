@@ -7,6 +7,11 @@ Semi-Supervised Learners", arXiv:2006.10029.
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# Keras 3 must run on TensorFlow here: the train step uses tf.distribute replica contexts.
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
 try:
     import tensorflow as _tf  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the install
@@ -16,9 +21,45 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "or `simclr_tf[tpu]` (tensorflow-tpu)."
     ) from e
 
-import os as _os
+from simclr_tf.augment import (  # noqa: E402
+    CenterCropResize,
+    RandomColorDistortion,
+    RandomFlipLeftRight,
+    RandomGaussianBlur,
+    RandomResizedCrop,
+    SimCLRAugment,
+)
+from simclr_tf.callbacks import KNNMonitor, ResumableCheckpoint, ViewSummary  # noqa: E402
+from simclr_tf.distribute import check_global_batch, get_strategy  # noqa: E402
+from simclr_tf.evaluation import knn_classify, linear_evaluation  # noqa: E402
+from simclr_tf.losses import contrastive_loss_and_metrics, nt_xent_loss  # noqa: E402
+from simclr_tf.models.projection_head import ProjectionHead  # noqa: E402
+from simclr_tf.models.resnet import ResNet  # noqa: E402
+from simclr_tf.models.simclr import SimCLR  # noqa: E402
+from simclr_tf.optimizers import LARS, WarmupCosine, scale_learning_rate  # noqa: E402
+from simclr_tf.visualize import visualize_views  # noqa: E402
 
-# Keras 3 must run on TensorFlow here: the train step uses tf.distribute replica contexts.
-_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-__all__ = []
+__all__ = [
+    "CenterCropResize",
+    "KNNMonitor",
+    "LARS",
+    "ProjectionHead",
+    "RandomColorDistortion",
+    "RandomFlipLeftRight",
+    "RandomGaussianBlur",
+    "RandomResizedCrop",
+    "ResNet",
+    "ResumableCheckpoint",
+    "SimCLR",
+    "SimCLRAugment",
+    "ViewSummary",
+    "WarmupCosine",
+    "check_global_batch",
+    "contrastive_loss_and_metrics",
+    "get_strategy",
+    "knn_classify",
+    "linear_evaluation",
+    "nt_xent_loss",
+    "scale_learning_rate",
+    "visualize_views",
+]

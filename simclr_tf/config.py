@@ -5,9 +5,9 @@ derives the rest in code (`resolve`), so overriding `--config.batch_size` never 
 learning rate or step count behind.
 """
 
-import math
-
 import ml_collections
+
+from simclr_tf.optimizers.schedules import scale_learning_rate
 
 
 def default_config():
@@ -80,6 +80,9 @@ def default_config():
     c.eval.base_learning_rate = 0.1
     c.eval.weight_decay = 0.0
     c.eval.compare_baselines = False  # also evaluate a random-init encoder and raw pixels
+    # z-score frozen features with training statistics before the linear layer (a BN without
+    # affine terms, as MAE's linear probe); the reference protocol does not (False).
+    c.eval.standardize_features = False
     c.eval.plots = False
     return c
 
@@ -99,22 +102,12 @@ def resolve(config, num_train_examples, num_replicas=1):
         "steps_per_epoch": int(steps_per_epoch),
         "total_steps": int(steps_per_epoch * config.epochs),
         "warmup_steps": int(round(config.warmup_epochs * num_train_examples // batch)),
-        "learning_rate": scaled_rate(
+        "learning_rate": scale_learning_rate(
             config.optimizer.base_learning_rate, batch, config.optimizer.learning_rate_scaling
         ),
         "num_replicas": int(num_replicas),
         "per_replica_batch": batch // max(num_replicas, 1),
     }
-
-
-def scaled_rate(base, batch_size, scaling):
-    if scaling == "linear":
-        return base * batch_size / 256.0
-    if scaling == "sqrt":
-        return base * math.sqrt(batch_size)
-    raise ValueError(
-        f"`learning_rate_scaling` must be 'linear' or 'sqrt'. Received: {scaling!r}"
-    )
 
 
 def config_keys(config, prefix=""):

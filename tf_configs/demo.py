@@ -40,5 +40,6 @@ def get_config(arg=None):
     c.eval.epochs = 30
     c.eval.batch_size = 256
     c.eval.compare_baselines = True
+    c.eval.standardize_features = True  # fair to the random-init baseline's tiny feature scale
     c.eval.plots = True
     return c

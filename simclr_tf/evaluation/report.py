@@ -38,10 +38,14 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
         weight_decay=e.weight_decay,
         seed=config.seed,
     )
-    results = {"simclr": linear_evaluation(model, train, test, **kwargs)}
+    standardize = bool(e.standardize_features)
+    results = {"simclr": linear_evaluation(model, train, test, standardize=standardize, **kwargs)}
     random_model = builders.build_pretrainer(config, num_classes=None)
     random_model(train[0][:2])
-    results["random_init"] = linear_evaluation(random_model, train, test, **kwargs)
+    results["random_init"] = linear_evaluation(
+        random_model, train, test, standardize=standardize, **kwargs
+    )
+    # Raw pixels are always z-scored: unscaled 0-1 pixels would handicap this baseline.
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
     results["raw_pixels"] = train_linear_classifier(
         flat(train[0]), train[1], flat(test[0]), test[1], standardize=True, **kwargs
@@ -59,6 +63,7 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
             "test_examples": int(len(test[0])),
             "epochs": int(e.epochs),
             "protocol": "frozen features, zero-init linear layer, Nesterov SGD, cosine decay",
+            "standardized_features": standardize,
         },
         **{k: v for k, v in summary.items() if isinstance(v, (int, float, str))},
     }
