@@ -10,7 +10,7 @@ from simclr_tf.evaluation.features import extract_features
 class KNNMonitor(keras.callbacks.Callback):
     """Weighted kNN top-1 (k=200, temperature 0.1) of the encoder on a labelled subset.
 
-    Every `every_epochs` epochs the encoder embeds `bank` (labelled training images) and `queries`
+    After the first epoch, every `every_epochs` epochs and after the last, the encoder embeds `bank` (labelled training images) and `queries`
     (labelled held-out images) with the evaluation preprocessing (`augment(training=False)`), and
     the top-1 of a weighted kNN vote is added to the epoch logs as `knn_top1`, so the progress
     bar, `History` and TensorBoard (when this callback comes before it) all see it. This is the
@@ -51,7 +51,8 @@ class KNNMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         last = self.params.get("epochs") if self.params else None
-        if (epoch + 1) % self.every_epochs and epoch + 1 != last:
+        # Also after the first epoch: CSVLogger fixes its columns from the first epoch's logs.
+        if (epoch + 1) % self.every_epochs and epoch + 1 != last and epoch != 0:
             return
         top1 = self.evaluate()
         self.history.append((epoch + 1, top1))

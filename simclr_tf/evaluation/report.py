@@ -111,10 +111,11 @@ def plot_history(csv_path, png_path):
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    panels = [k for k in ("loss", "contrast_acc", "knn_top1", "probe_top1", "learning_rate") if k in rows[0]]
+    panels = [k for k in ("contrast_loss", "contrast_acc", "knn_top1", "probe_top1", "learning_rate") if k in rows[0]]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
     for ax, key in zip(np.atleast_1d(axes), panels):
-        ax.plot(epochs, [float(r[key]) for r in rows], marker="o", ms=3)
+        points = [(e, float(r[key])) for e, r in zip(epochs, rows) if r[key] not in ("", "NA")]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3)
         ax.set_title(key)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
