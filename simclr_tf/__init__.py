@@ -32,6 +32,7 @@ from simclr_tf.augment import (  # noqa: E402
 from simclr_tf.callbacks import KNNMonitor, ResumableCheckpoint, ViewSummary  # noqa: E402
 from simclr_tf.distribute import check_global_batch, get_strategy  # noqa: E402
 from simclr_tf.evaluation import knn_classify, linear_evaluation  # noqa: E402
+from simclr_tf.export import export_encoder, export_model, save_keras  # noqa: E402
 from simclr_tf.losses import contrastive_loss_and_metrics, nt_xent_loss  # noqa: E402
 from simclr_tf.models.projection_head import ProjectionHead  # noqa: E402
 from simclr_tf.models.resnet import ResNet  # noqa: E402
@@ -56,10 +57,13 @@ __all__ = [
     "WarmupCosine",
     "check_global_batch",
     "contrastive_loss_and_metrics",
+    "export_encoder",
+    "export_model",
     "get_strategy",
     "knn_classify",
     "linear_evaluation",
     "nt_xent_loss",
+    "save_keras",
     "scale_learning_rate",
     "visualize_views",
 ]
