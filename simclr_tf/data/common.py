@@ -1,55 +1,112 @@
-"""What every pipeline shares: the dataset description and the final batching stage."""
+"""What every pipeline shares: the dataset description, argument checks, the host-side resize and
+the final shuffle / batch stage.
+
+A loader builds a `Source`: cheap records (file paths, encoded bytes, array rows) that are
+shuffled BEFORE the expensive decode, plus the function that decodes them into fixed-size uint8
+images. `batched` turns a source into the training pipeline, `to_arrays` into numpy arrays.
+"""
 
 import dataclasses
+from typing import Callable, Optional
 
+import numpy as np
 import tensorflow as tf
+
+# Shuffle buffer of encoded records (tfds), and when the number of examples is unknown.
+DEFAULT_SHUFFLE_BUFFER = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What the training command needs to know about a dataset split."""
+    """What the training command needs to know about a dataset split.
 
-    num_examples: int
+    Args:
+        num_examples: examples in the whole split (all input pipelines together), or None when
+            unknown (tfds under `tfds.testing.mock_data` has no split metadata).
+        num_classes: number of classes (0 for an unlabelled image folder).
+        class_names: the class names, in label order, when known.
+        image_shape: `(S, S, C)` of the images the pipeline yields.
+    """
+
+    num_examples: Optional[int]
     num_classes: int
     class_names: tuple = ()
     image_shape: tuple = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A dataset before shuffling and batching (internal to `simclr_tf.data`).
+
+    `records` yields cheap elements (`(record, label)` when labelled), already sharded for this
+    input pipeline; `decode` maps a dataset of records to one of `(image, label)` or `image`
+    with uint8 images of `info.image_shape`. `num_examples` counts this pipeline's records
+    (None when unknown); `where` names the data in error messages; `shuffle_buffer` is the
+    default buffer (None: all records, right for cheap records such as paths).
+    """
+
+    records: tf.data.Dataset
+    decode: Callable[[tf.data.Dataset], tf.data.Dataset]
+    info: DatasetInfo
+    num_examples: Optional[int]
+    where: str
+    shuffle_buffer: Optional[int] = None
+
+
+def check_positive_int(name, value):
+    """`value` must be an integer >= 1 (numpy integers accepted, bools not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_channels(channels):
+    if channels not in (None, 1, 3):
+        raise ValueError(
+            "`channels` must be None (the source's own), 1 (grayscale) or 3 (RGB). "
+            f"Received: channels={channels!r}"
+        )
+    return channels
+
+
 def check_batch(batch_size, num_examples, where):
-    """A batch larger than the data would yield zero batches with drop_remainder: say so."""
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+    """A batch larger than the data would yield no batch at all with drop_remainder: say so."""
+    if num_examples is None:
+        return
     if num_examples == 0:
         raise ValueError(f"{where} has no examples.")
     if batch_size > num_examples:
         raise ValueError(
-            f"The batch size ({batch_size}) is larger than {where} ({num_examples} examples): "
-            "with drop_remainder no batch could be formed. Lower the batch size."
+            f"`batch_size` is larger than {where}, which has {num_examples} examples: with "
+            f"drop_remainder=True not a single batch could be formed. Use a batch size of at most "
+            f"{num_examples}. Received: batch_size={batch_size}"
         )
 
 
-def finish(ds, batch_size, *, shuffle, seed, cache, input_context, num_examples, shuffle_buffer=10_000):
-    """shard -> cache -> shuffle -> batch(drop_remainder) -> prefetch.
+def shard_slice(num_examples, input_context):
+    """(start, stop, step) of this input pipeline's share of `num_examples` indexed records.
 
-    `batch_size` is the GLOBAL batch; with an `input_context` (from
-    `strategy.distribute_datasets_from_function`) the dataset is sharded by input pipeline and
-    batched at the per-replica size. The contrastive loss needs a static batch, hence
-    `drop_remainder=True`.
+    Every pipeline gets the same number of records (up to `num_input_pipelines - 1` are left
+    out), so all workers run out of data after the same number of batches.
     """
-    if input_context is not None:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(min(shuffle_buffer, max(num_examples, 1)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    if input_context is None:
+        return 0, num_examples, 1
+    n = input_context.num_input_pipelines
+    return input_context.input_pipeline_id, num_examples // n * n, n
 
 
-def resize_uint8(image, image_size):
-    """Host-side resize of one decoded image to (S, S): resize the shorter side to S, then centre
-    crop; no-op when the image already has that size. Output uint8."""
+def resize_to_square(image, image_size):
+    """Host-side resize of one decoded (H, W, C) image to (S, S, C) uint8.
+
+    The rule: resize the shorter side to S (bilinear with antialiasing), then crop the centre
+    S x S; an image that already is S x S passes through untouched. Unlike a plain resize this
+    keeps the aspect ratio, at the price of the edges of non-square images (the model's random
+    crop then works on the centre square; the reference implementation crops from the whole
+    image).
+    """
+    channels = image.shape[-1]
+    if image.shape[0] == image_size and image.shape[1] == image_size:
+        return tf.cast(image, tf.uint8)
     shape = tf.shape(image)
     h, w = shape[0], shape[1]
 
@@ -61,8 +118,58 @@ def resize_uint8(image, image_size):
         top = (new_h - image_size) // 2
         left = (new_w - image_size) // 2
         cropped = resized[top : top + image_size, left : left + image_size]
-        return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
+        return tf.cast(tf.clip_by_value(tf.round(cropped), 0.0, 255.0), tf.uint8)
 
     same = tf.logical_and(tf.equal(h, image_size), tf.equal(w, image_size))
     out = tf.cond(same, lambda: tf.cast(image, tf.uint8), resize)
-    return tf.ensure_shape(out, [image_size, image_size, image.shape[-1]])
+    return tf.ensure_shape(out, [image_size, image_size, channels])
+
+
+def map_images(ds, fn, labeled):
+    """Applies `fn` to the image of `(image, label)` or `image` elements, in parallel."""
+    if labeled:
+        return ds.map(lambda x, y: (fn(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def batched(source, batch_size, *, shuffle=True, seed=None, cache=False, input_context=None,
+            shuffle_buffer=None):
+    """shuffle records -> decode -> batch(drop_remainder) -> prefetch; with `cache`:
+    decode -> cache -> shuffle -> batch -> prefetch.
+
+    `batch_size` is the GLOBAL batch: with an `input_context` (from
+    `strategy.distribute_datasets_from_function`) each pipeline yields
+    `input_context.get_per_replica_batch_size(batch_size)` examples per batch (the source is
+    already sharded). `drop_remainder=True` because the contrastive loss needs a static batch.
+    `cache` is True (memory) or a file prefix (disk); it stores decoded, resized images, so it
+    suits datasets that fit, and then the shuffle buffer holds decoded images.
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    check_batch(batch_size, source.num_examples, source.where)
+    if shuffle_buffer is None:
+        shuffle_buffer = source.shuffle_buffer or source.num_examples or DEFAULT_SHUFFLE_BUFFER
+    shuffle_buffer = min(check_positive_int("shuffle_buffer", shuffle_buffer),
+                         source.num_examples or shuffle_buffer)
+    ds = source.records
+    if cache:
+        ds = source.decode(ds).cache("" if cache is True else cache)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if not cache:
+        ds = source.decode(ds)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def to_arrays(source, max_examples=None, chunk=256):
+    """The first `max_examples` decoded `(images, labels)` of a labelled source as numpy."""
+    ds = source.records if max_examples is None else source.records.take(max_examples)
+    images, labels = [], []
+    for x, y in source.decode(ds).batch(chunk).prefetch(2):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    if not images:
+        raise ValueError(f"{source.where} has no examples.")
+    return np.concatenate(images), np.concatenate(labels)

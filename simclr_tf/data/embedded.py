@@ -1,8 +1,10 @@
 """The embedded offline dataset: a stratified subset of Fashion-MNIST shipped with the package.
 
-Fashion-MNIST: Xiao, Rasul, Vollgraf (2017), arXiv:1708.07747, Zalando Research, MIT licence;
-built from the Debian package `dataset-fashion-mnist` by `scripts/build_embedded_dataset.py`
-(1,000 images per class from the training split, 200 per class from the test split, 28x28x1 uint8).
+Fashion-MNIST: Xiao, Rasul, Vollgraf (2017), arXiv:1708.07747, Zalando Research, MIT licence.
+`scripts/build_embedded_dataset.py` builds `fashion_mnist_subset.npz` from the Debian package
+`dataset-fashion-mnist`: 1,000 images per class from the official training split and 200 per
+class from the official test split (10,000 + 2,000 images, 28x28x1 uint8), picked with a fixed
+seed; `embedded_meta()` returns the exact procedure.
 """
 
 import functools
@@ -12,9 +14,23 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from simclr_tf.data.common import DatasetInfo, check_batch, finish
+from simclr_tf.data.common import (
+    DatasetInfo,
+    Source,
+    batched,
+    check_channels,
+    check_positive_int,
+    map_images,
+    resize_to_square,
+    shard_slice,
+)
 
 EMBEDDED_NAME = "embedded_fashion_mnist"
+EMBEDDED_SPLITS = ("train", "test")
+EMBEDDED_CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
 _PATH = os.path.join(os.path.dirname(__file__), "fashion_mnist_subset.npz")
 
 
@@ -25,39 +41,80 @@ def _load():
 
 
 def embedded_meta():
-    """Source, licence, class names and the selection procedure of the embedded subset."""
+    """Source, licence, citation, class names and the selection procedure of the embedded subset."""
     return json.loads(str(_load()["meta"]))
 
 
-EMBEDDED_CLASS_NAMES = tuple(
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-)
-
-
 def load_embedded_arrays(split="train"):
-    """(images uint8 (N, 28, 28, 1), labels int32 (N,)) of the embedded subset's `split`."""
-    if split not in ("train", "test"):
-        raise ValueError(f"`split` must be 'train' or 'test' for {EMBEDDED_NAME}. Received: {split!r}")
+    """The embedded subset's `split` ("train" or "test") as numpy.
+
+    Returns:
+        `(images, labels)`: uint8 `(N, 28, 28, 1)` and int32 `(N,)` (fresh copies), sorted by
+        their index in the original Fashion-MNIST split.
+    """
+    if split not in EMBEDDED_SPLITS:
+        raise ValueError(
+            f"`split` must be one of {list(EMBEDDED_SPLITS)} for {EMBEDDED_NAME}. "
+            f"Received: split={split!r}"
+        )
     data = _load()
-    return data[f"{split}_images"], data[f"{split}_labels"].astype(np.int32)
+    return data[f"{split}_images"].copy(), data[f"{split}_labels"].astype(np.int32)
+
+
+def embedded_source(split, image_size=None, *, labeled=True, channels=None, input_context=None):
+    """The `Source` behind `load_embedded` (see `simclr_tf.data.common`)."""
+    images, labels = load_embedded_arrays(split)
+    if image_size is None:
+        image_size = images.shape[1]
+    image_size = check_positive_int("image_size", image_size)
+    channels = check_channels(channels) or images.shape[-1]
+    total = len(images)
+    start, stop, step = shard_slice(total, input_context)
+    images, labels = images[start:stop:step], labels[start:stop:step]
+    records = tf.data.Dataset.from_tensor_slices((images, labels) if labeled else images)
+
+    def prepare(image):
+        image = resize_to_square(image, image_size)
+        return tf.image.grayscale_to_rgb(image) if channels == 3 else image
+
+    shard = f" (input pipeline {start} of {step})" if step > 1 else ""
+    return Source(
+        records=records,
+        decode=lambda ds: map_images(ds, prepare, labeled),
+        info=DatasetInfo(
+            num_examples=total,
+            num_classes=len(EMBEDDED_CLASS_NAMES),
+            class_names=EMBEDDED_CLASS_NAMES,
+            image_shape=(image_size, image_size, channels),
+        ),
+        num_examples=len(images),
+        where=f"the {EMBEDDED_NAME} {split!r} split{shard}",
+    )
 
 
 def load_embedded(split, batch_size, image_size=None, *, labeled=True, shuffle=True, seed=None,
-                  cache=False, input_context=None, with_info=False):
-    """A batched `tf.data.Dataset` of the embedded subset (see `simclr_tf.data.get_dataset`).
+                  cache=False, input_context=None, channels=None, shuffle_buffer=None,
+                  with_info=False):
+    """A batched `tf.data.Dataset` of the embedded Fashion-MNIST subset; works offline.
 
-    `image_size` None or 28 keeps the native size; another size resizes on the host.
+    Args:
+        split: "train" (10,000 images) or "test" (2,000 images).
+        batch_size: the global batch size (see `simclr_tf.data.get_dataset`).
+        image_size: side S of the yielded images; None or 28 keeps the native 28x28, any other
+            size resizes on the host.
+        labeled: yield `(images, labels)` (int32) rather than images alone.
+        channels: None or 1 keeps the single grayscale channel (the model's augmentation tiles
+            it to RGB); 3 tiles it here.
+        shuffle, seed, cache, input_context, shuffle_buffer, with_info: as in `get_dataset`.
+
+    Returns:
+        The dataset of uint8 `(B, S, S, C)` batches, and a `DatasetInfo` when `with_info`.
+
+    Example:
+        >>> ds = load_embedded("train", batch_size=256)  # (images, labels) batches, 28x28x1
     """
-    images, labels = load_embedded_arrays(split)
-    check_batch(batch_size, len(images), f"the embedded {split} split")
-    ds = tf.data.Dataset.from_tensor_slices((images, labels) if labeled else images)
-    if image_size not in (None, images.shape[1]):
-        from simclr_tf.data.common import resize_uint8
-
-        resize = lambda x: resize_uint8(x, image_size)  # noqa: E731
-        ds = ds.map((lambda x, y: (resize(x), y)) if labeled else resize, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = finish(ds, batch_size, shuffle=shuffle, seed=seed, cache=cache,
-                input_context=input_context, num_examples=len(images))
-    info = DatasetInfo(len(images), len(EMBEDDED_CLASS_NAMES), EMBEDDED_CLASS_NAMES,
-                       (image_size or images.shape[1],) * 2 + (1,))
-    return (ds, info) if with_info else ds
+    source = embedded_source(split, image_size, labeled=labeled, channels=channels,
+                             input_context=input_context)
+    ds = batched(source, batch_size, shuffle=shuffle, seed=seed, cache=cache,
+                 input_context=input_context, shuffle_buffer=shuffle_buffer)
+    return (ds, source.info) if with_info else ds

@@ -1,0 +1,200 @@
+"""TensorFlow Datasets (tfds) image datasets by name: cifar10, stl10, imagenet2012, ...
+
+The image feature is read still encoded (`tfds.decode.SkipDecoding`), so the shuffle buffer holds
+small encoded records; decoding and the resize to the fixed source size run after it, on the
+host. Sharding across input pipelines splits the tfds split into equal parts
+(`tfds.even_splits(..., drop_remainder=True)`), so each pipeline reads only its own part of the
+files and all pipelines yield the same number of batches.
+"""
+
+import difflib
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from simclr_tf.data.common import (
+    DEFAULT_SHUFFLE_BUFFER,
+    DatasetInfo,
+    Source,
+    batched,
+    check_channels,
+    check_positive_int,
+    resize_to_square,
+)
+
+# tfds names this package is configured and tested for; any tfds image classification dataset
+# with an image feature works.
+KNOWN_TFDS = (
+    "cifar10", "cifar100", "stl10", "imagenet2012", "imagenet2012_subset/1pct",
+    "imagenet2012_subset/10pct", "fashion_mnist", "mnist", "oxford_flowers102", "food101",
+)
+
+
+def unknown_name_error(name):
+    """A ValueError listing the accepted names and the closest tfds names."""
+    from simclr_tf.data.embedded import EMBEDDED_NAME
+
+    # Registered builders only: the community list would need the network.
+    names = tfds.list_builders(with_community_datasets=False)
+    close = difflib.get_close_matches(name.split("/")[0].split(":")[0], names, n=5)
+    hint = f" Closest tfds names: {', '.join(close)}." if close else ""
+    return ValueError(
+        f"Unknown dataset name {name!r}. Accepted: {EMBEDDED_NAME!r} (shipped with the package, "
+        f"offline), 'dir:/path/to/images' (an image folder), or a tfds name such as "
+        f"{', '.join(KNOWN_TFDS)} (all tfds names: `tfds.list_builders()`).{hint} "
+        f"Received: name={name!r}"
+    )
+
+
+def _builder(name, data_dir, download):
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise unknown_name_error(name) from None
+    if download:
+        builder.download_and_prepare()
+    return builder
+
+
+def _split_size(builder, split):
+    """Examples in `split` (slices and `a+b` included); None when tfds has no split metadata."""
+    splits = builder.info.splits
+    if not splits:
+        return None
+    try:
+        return splits[split].num_examples
+    except (KeyError, ValueError) as e:
+        raise ValueError(
+            f"`split` must be a split of {builder.name}: one of {list(splits)}, or a tfds split "
+            f"expression of them ('train[:10%]', 'train+test'). Received: split={split!r} ({e})"
+        ) from None
+
+
+def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=True, seed=None,
+                channels=None, input_context=None, data_dir=None, download=True):
+    """The `Source` behind `load_tfds` (see `simclr_tf.data.common`)."""
+    builder = _builder(name, data_dir, download)
+    features = builder.info.features
+    image_key, label_key = builder.info.supervised_keys or ("image", "label")
+    if image_key not in features:
+        raise ValueError(f"{name} has no image feature {image_key!r}; features: {list(features)}")
+    if labeled and (label_key not in features or "unlabel" in str(split)):
+        raise ValueError(
+            f"Labels are needed (labeled=True) but {name} split {split!r} has none (unlabelled "
+            "examples carry label -1). Pass labeled=False, or a labelled split."
+        )
+    label_feature = features[label_key] if label_key in features else None
+    num_classes = getattr(label_feature, "num_classes", None) or 0
+    total = _split_size(builder, split)
+    where = f"{name} split {split!r}"
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+        split = tfds.even_splits(split, n, drop_remainder=True)[i]
+        where += f" (input pipeline {i} of {n})"
+    shard_size = _split_size(builder, split)
+
+    feature = features[image_key]
+    native = tuple(feature.shape)
+    image_size = _image_size(name, native, image_size)
+    channels = check_channels(channels) or native[-1] or 3
+    encoded = isinstance(feature, tfds.features.Image)
+
+    ds = builder.as_dataset(
+        split=split,
+        shuffle_files=shuffle_files,
+        decoders={image_key: tfds.decode.SkipDecoding()} if encoded else None,
+        read_config=tfds.ReadConfig(shuffle_seed=seed),
+    )
+    if labeled:
+        records = ds.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)))
+    else:
+        records = ds.map(lambda ex: ex[image_key])
+
+    def prepare(image):
+        if encoded:
+            image = tf.io.decode_image(image, channels=channels, expand_animations=False)
+        elif image.shape[-1] != channels:
+            convert = tf.image.grayscale_to_rgb if channels == 3 else tf.image.rgb_to_grayscale
+            image = convert(image)
+        if native[0] is not None and native[1] is not None:
+            image = tf.ensure_shape(image, native[:2] + (channels,))
+        return resize_to_square(image, image_size)
+
+    def decode(ds):
+        if labeled:
+            check = _label_check(where)
+            return ds.map(lambda x, y: (prepare(x), check(y)), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+
+    info = DatasetInfo(
+        num_examples=total,
+        num_classes=num_classes,
+        class_names=tuple(getattr(label_feature, "names", None) or ()),
+        image_shape=(image_size, image_size, channels),
+    )
+    return Source(records, decode, info, shard_size, where, DEFAULT_SHUFFLE_BUFFER)
+
+
+def _image_size(name, native, image_size):
+    """`image_size`, or the native side of a dataset of fixed-size square images."""
+    if image_size is None:
+        if native[0] is None or native[0] != native[1]:
+            raise ValueError(
+                f"`image_size` is required for {name}, whose images are {native}: they are "
+                "resized to image_size x image_size. Received: image_size=None"
+            )
+        image_size = native[0]
+    return check_positive_int("image_size", image_size)
+
+
+def _label_check(where):
+    """An identity on labels that fails on -1: an unlabelled example must not reach the probe's
+    loss unnoticed (stl10's `unlabelled` examples hide in splits such as `train+unlabelled`)."""
+
+    def check(label):
+        message = tf.strings.join([
+            f"{where} has an unlabelled example (label ", tf.strings.as_string(label),
+            "), but labels are needed: pass labeled=False.",
+        ])
+        with tf.control_dependencies([tf.debugging.Assert(label >= 0, [message])]):
+            return tf.identity(label)
+
+    return check
+
+
+def load_tfds(name, split, batch_size, image_size=None, *, labeled=True, shuffle=True, seed=None,
+              cache=False, input_context=None, channels=None, shuffle_buffer=None,
+              data_dir=None, download=True, with_info=False):
+    """A batched `tf.data.Dataset` of a tfds image dataset.
+
+    Args:
+        name: a tfds name, with a config where the dataset has several
+            (`imagenet2012_subset/1pct`).
+        split: a split or tfds split expression (`train`, `train+unlabelled`, `train[:10%]`).
+        batch_size: the global batch size (see `simclr_tf.data.get_dataset`).
+        image_size: side S of the yielded images: decode, resize the shorter side to S, centre
+            crop S x S (`simclr_tf.data.common.resize_to_square`); None keeps a fixed square
+            native size (cifar10: 32) and is an error for variable-size images (imagenet2012).
+        labeled: yield `(images, labels)` (int32) rather than images alone; an error for
+            unlabelled splits (stl10 `unlabelled`).
+        shuffle: shuffle the files and the examples, in a buffer of `shuffle_buffer` encoded
+            records (None: 10,000).
+        channels: None keeps the dataset's channels (1 for fashion_mnist, 3 otherwise), 1 or 3
+            converts.
+        data_dir: the tfds data directory (None: tfds' default, `~/tensorflow_datasets`).
+        download: let tfds download and prepare the dataset when it is not there yet
+            (imagenet2012 needs its manual download either way).
+        seed, cache, input_context, with_info: as in `get_dataset`.
+
+    Returns:
+        The dataset of uint8 `(B, S, S, C)` batches, and a `DatasetInfo` when `with_info`.
+
+    Example:
+        >>> ds = load_tfds("cifar10", "train", batch_size=512, image_size=32)
+    """
+    source = tfds_source(name, split, image_size, labeled=labeled, shuffle_files=shuffle, seed=seed,
+                         channels=channels, input_context=input_context, data_dir=data_dir,
+                         download=download)
+    ds = batched(source, batch_size, shuffle=shuffle, seed=seed, cache=cache,
+                 input_context=input_context, shuffle_buffer=shuffle_buffer)
+    return (ds, source.info) if with_info else ds

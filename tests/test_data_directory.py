@@ -1,0 +1,150 @@
+"""Image folders: class sub-folders and flat folders, mixed sizes, corrupt files, bad input."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from simclr_tf.data import from_directory, list_images, resize_to_square
+
+
+def _write(path, image):
+    path = str(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    encode = tf.io.encode_png if path.endswith(".png") else tf.io.encode_jpeg
+    tf.io.write_file(path, encode(np.asarray(image, np.uint8)))
+    return path
+
+
+def _uniform(h, w, value, channels=3):
+    return np.full((h, w, channels), value, np.uint8)
+
+
+@pytest.fixture
+def classes(tmp_path):
+    """Two classes of uniform images of mixed sizes and formats: class `a` is 40, `b` is 200;
+    a grayscale PNG and a nested sub-folder too."""
+    root = tmp_path / "classes"
+    _write(root / "a" / "1.jpg", _uniform(20, 30, 40))
+    _write(root / "a" / "2.PNG", _uniform(50, 17, 40, channels=1))
+    _write(root / "a" / "deeper" / "3.png", _uniform(16, 16, 40))
+    _write(root / "b" / "1.jpeg", _uniform(9, 70, 200))
+    _write(root / "b" / "2.png", _uniform(33, 33, 200))
+    (root / "b" / "notes.txt").write_text("not an image, ignored")
+    (root / "empty_class").mkdir()
+    return str(root)
+
+
+def test_class_sub_folders(classes):
+    files, labels, names = list_images(classes)
+    assert names == ("a", "b") and labels == [0, 0, 0, 1, 1]
+    assert [os.path.basename(f) for f in files] == ["1.jpg", "2.PNG", "3.png", "1.jpeg", "2.png"]
+    ds, info = from_directory(classes, 5, 16, shuffle=False, with_info=True)
+    assert info.num_examples == 5 and info.num_classes == 2 and info.image_shape == (16, 16, 3)
+    images, y = next(iter(ds))
+    assert images.shape == (5, 16, 16, 3) and images.dtype == tf.uint8 and y.dtype == tf.int32
+    # Every image, whatever its size, format or channels, keeps its class's colour.
+    expected = np.where(y.numpy() == 0, 40, 200)[:, None, None, None]
+    assert np.abs(images.numpy().astype(int) - expected).max() <= 2
+
+
+def test_flat_folder_unlabelled_and_loose_files_ignored_with_labels(tmp_path, caplog):
+    flat = tmp_path / "flat"
+    for i, (h, w) in enumerate([(10, 30), (40, 20), (16, 16), (64, 48)]):
+        _write(flat / f"{i}.{'png' if i % 2 else 'jpg'}", _uniform(h, w, 10 * i + 5))
+    ds = from_directory(str(flat), 2, 8, labeled=False, shuffle=False)
+    images = np.concatenate([x.numpy() for x in ds])
+    assert images.shape == (4, 8, 8, 3)
+    np.testing.assert_allclose(images.reshape(4, -1).mean(1), [5, 15, 25, 35], atol=2)
+    with pytest.raises(ValueError, match="is flat.*labeled=False"):
+        from_directory(str(flat), 2, 8)
+    _write(flat / "cls" / "x.png", _uniform(8, 8, 99))
+    with caplog.at_level(logging.WARNING):
+        files, labels, names = list_images(str(flat), labeled=True)
+    assert names == ("cls",) and len(files) == 1 and "4 image files directly in" in caplog.text
+    assert len(list_images(str(flat), labeled=False)[0]) == 5  # unlabelled: everything
+
+
+def test_resize_rule_shorter_side_then_centre_crop():
+    # 10 x 30: red | green | blue columns; the centre square (columns 10-19) is inside green.
+    image = np.zeros((10, 30, 3), np.uint8)
+    image[:, :8, 0] = 255
+    image[:, 8:22, 1] = 255
+    image[:, 22:, 2] = 255
+    out = resize_to_square(tf.constant(image), 5).numpy()
+    assert out.shape == (5, 5, 3)
+    np.testing.assert_array_equal(out, np.broadcast_to([0, 255, 0], (5, 5, 3)))
+    same = np.random.default_rng(0).integers(0, 256, (6, 6, 1), dtype=np.uint8)
+    np.testing.assert_array_equal(resize_to_square(tf.constant(same), 6).numpy(), same)
+    # Upscaling a 2 x 4 image to 4: the 4 x 8 resize, columns 2-5.
+    small = np.arange(8, dtype=np.uint8).reshape(2, 4, 1) * 30
+    ref = tf.image.resize(small.astype(np.float32), [4, 8], antialias=True)[:, 2:6]
+    np.testing.assert_array_equal(resize_to_square(tf.constant(small), 4), np.round(ref))
+
+
+def test_corrupt_file_is_named(classes):
+    bad = os.path.join(classes, "b", "broken.jpg")
+    with open(bad, "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 definitely not a whole JPEG")
+    ds = from_directory(classes, 2, 16, shuffle=False)
+    match = "Corrupt or unreadable image file .*broken.jpg"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        for _ in ds:
+            pass
+
+
+def test_skip_corrupt_counts_and_logs(classes, caplog):
+    good = open(os.path.join(classes, "a", "1.jpg"), "rb").read()
+    with open(os.path.join(classes, "a", "truncated.jpg"), "wb") as f:
+        f.write(good[: len(good) // 2])
+    open(os.path.join(classes, "b", "empty.png"), "wb").close()
+    with caplog.at_level(logging.WARNING):
+        ds = from_directory(classes, 1, 16, skip_corrupt=True, shuffle=False)
+        labels = [int(y[0]) for _, y in ds]
+    assert labels == [0, 0, 0, 1, 1]  # the 5 good files, the 2 bad ones skipped
+    skipped = [r.getMessage() for r in caplog.records if "Skipped corrupt" in r.getMessage()]
+    assert len(skipped) == 2
+    assert "truncated.jpg (1 skipped so far" in skipped[0]
+    assert "empty.png (2 skipped so far" in skipped[1]
+
+
+def test_seeded_shuffle_and_sharding(tmp_path):
+    root = tmp_path / "many"
+    for i in range(12):
+        _write(root / f"{i:02d}.png", _uniform(4 + i, 6, 20 * i))
+    values = lambda ds: [int(x[0, 0, 0, 0]) for x in ds]  # noqa: E731
+    a = values(from_directory(str(root), 1, 4, labeled=False, seed=3))
+    b = values(from_directory(str(root), 1, 4, labeled=False, seed=3))
+    assert a == b and sorted(a) == [20 * i for i in range(12)] and a != sorted(a)
+    halves = [values(from_directory(str(root), 2, 4, labeled=False, shuffle=False,
+                                    input_context=tf.distribute.InputContext(2, i, 2)))
+              for i in range(2)]
+    assert halves == [[20 * i for i in range(0, 12, 2)], [20 * i for i in range(1, 12, 2)]]
+
+
+def test_bad_input(tmp_path, classes):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no image files"):
+        from_directory(str(tmp_path / "empty"), 2, 8, labeled=False)
+    with pytest.raises(ValueError, match="has no JPEG or PNG files.*labeled=False"):
+        from_directory(str(tmp_path / "empty"), 2, 8)
+    with pytest.raises(ValueError, match="existing folder.*Received: path='.*missing'"):
+        from_directory(str(tmp_path / "missing"), 2, 8)
+    with pytest.raises(ValueError, match="5 examples.*Received: batch_size=6"):
+        from_directory(classes, 6, 8)
+    with pytest.raises(ValueError, match="`image_size` is required"):
+        from_directory(classes, 2, None)
+
+
+def test_uneven_shards_are_equalised(tmp_path):
+    """7 files over 3 pipelines: 2 each, so every worker yields the same number of batches."""
+    for i in range(7):
+        _write(tmp_path / f"{i}.png", _uniform(5, 5, 30 * i))
+    shards = []
+    for i in range(3):
+        context = tf.distribute.InputContext(3, i, 3)
+        ds = from_directory(str(tmp_path), 3, 5, labeled=False, shuffle=False, input_context=context)
+        shards.append([int(x[0, 0, 0, 0]) for x in ds])
+    assert shards == [[0, 90], [30, 120], [60, 150]]
