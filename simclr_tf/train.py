@@ -52,6 +52,11 @@ def pretrain(config, workdir):
         with_info=True,
     )
     num_examples = config.num_train_examples or info.num_examples
+    if not num_examples:
+        raise ValueError(
+            f"The size of {config.dataset} split {config.train_split!r} is unknown (no tfds split "
+            "metadata); set --config.num_train_examples."
+        )
     resolved = resolve(config, num_examples, strategy.num_replicas_in_sync)
     save_config(config, resolved, workdir)
 
