@@ -67,6 +67,31 @@ def test_flat_folder_unlabelled_and_loose_files_ignored_with_labels(tmp_path, ca
     assert len(list_images(str(flat), labeled=False)[0]) == 5  # unlabelled: everything
 
 
+def test_bmp_gif_webp_and_grayscale(tmp_path):
+    """Every format decodes, a GIF to its first frame; channels=1 converts RGB to luma."""
+    from PIL import Image  # Pillow comes with matplotlib (a test dependency)
+
+    root = tmp_path / "formats"
+    (root / "x").mkdir(parents=True)
+    Image.fromarray(_uniform(12, 20, 60)).save(root / "x" / "a.bmp")
+    frames = [Image.fromarray(_uniform(10, 10, v)) for v in (100, 250)]
+    frames[0].save(root / "x" / "b.GIF", save_all=True, append_images=frames[1:])
+    Image.fromarray(_uniform(9, 14, 140)).save(root / "x" / "c.webp", lossless=True)
+    rgba = np.concatenate([_uniform(8, 8, 0), _uniform(8, 8, 255, channels=1)], -1)
+    rgba[..., 0] = 255  # pure red, opaque
+    Image.fromarray(rgba, "RGBA").save(root / "x" / "d.png")
+    files, _, _ = list_images(str(root))
+    assert [os.path.basename(f) for f in files] == ["a.bmp", "b.GIF", "c.webp", "d.png"]
+    rgb = next(iter(from_directory(str(root), 4, 6, shuffle=False)))[0].numpy()
+    assert rgb.shape == (4, 6, 6, 3)
+    expected = np.array([[60] * 3, [100] * 3, [140] * 3, [255, 0, 0]])[:, None, None]
+    np.testing.assert_allclose(rgb, np.broadcast_to(expected, rgb.shape), atol=2)
+    gray = next(iter(from_directory(str(root), 4, 6, shuffle=False, channels=1)))[0].numpy()
+    assert gray.shape == (4, 6, 6, 1)
+    luma = np.array([60, 100, 140, 0.2989 * 255])[:, None, None, None]  # ITU-R 601 weights
+    np.testing.assert_allclose(gray, np.broadcast_to(luma, gray.shape), atol=2)
+
+
 def test_resize_rule_shorter_side_then_centre_crop():
     # 10 x 30: red | green | blue columns; the centre square (columns 10-19) is inside green.
     image = np.zeros((10, 30, 3), np.uint8)
@@ -128,7 +153,7 @@ def test_bad_input(tmp_path, classes):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has no image files"):
         from_directory(str(tmp_path / "empty"), 2, 8, labeled=False)
-    with pytest.raises(ValueError, match="has no JPEG or PNG files.*labeled=False"):
+    with pytest.raises(ValueError, match="has no image files.*labeled=False"):
         from_directory(str(tmp_path / "empty"), 2, 8)
     with pytest.raises(ValueError, match="existing folder.*Received: path='.*missing'"):
         from_directory(str(tmp_path / "missing"), 2, 8)
@@ -145,6 +170,7 @@ def test_uneven_shards_are_equalised(tmp_path):
     shards = []
     for i in range(3):
         context = tf.distribute.InputContext(3, i, 3)
-        ds = from_directory(str(tmp_path), 3, 5, labeled=False, shuffle=False, input_context=context)
+        ds = from_directory(str(tmp_path), 3, 5, labeled=False, shuffle=False,
+                            input_context=context)
         shards.append([int(x[0, 0, 0, 0]) for x in ds])
     assert shards == [[0, 90], [30, 120], [60, 150]]

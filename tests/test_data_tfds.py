@@ -143,3 +143,38 @@ def test_mock_fashion_mnist_channels():
         rgb, _ = next(iter(load_tfds("fashion_mnist", "train", 4, channels=3, shuffle=False)))
     assert gray.shape == (4, 28, 28, 1) and rgb.shape == (4, 28, 28, 3)
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 1])
+
+
+def test_combined_split_sharded_unlabelled(data_dir):
+    """`train+extra` (26 examples) over 2 pipelines: 13 each, disjoint, all of them."""
+    shards = []
+    for i in range(2):
+        ds, info = load_tfds("simclr_tf_test_images", "train+extra", 2, 8, labeled=False,
+                             data_dir=data_dir, input_context=tf.distribute.InputContext(2, i, 2),
+                             with_info=True)
+        shards.append([int(v) for x in ds for v in x.numpy()[:, 0, 0, 0]])
+    assert info.num_examples == 26 and [len(s) for s in shards] == [13, 13]
+    assert sorted(shards[0] + shards[1]) == list(range(NUM_TRAIN)) + list(range(100, 106))
+
+
+def test_not_prepared_is_an_error_and_nothing_is_downloaded(tmp_path):
+    empty = str(tmp_path)
+    match = r"cifar10 is not prepared.*cifar10/3.0.2.*`tfds build cifar10 --data_dir="
+    with pytest.raises(ValueError, match=match):
+        load_tfds("cifar10", "train", 4, data_dir=empty)
+    with pytest.raises(ValueError, match="imagenet2012 needs a manual download.*--manual_dir"):
+        load_tfds("imagenet2012", "train", 4, 32, data_dir=empty)
+    assert not any(tmp_path.rglob("*.tfrecord*"))
+
+
+def test_names_and_labels_checked_before_reading():
+    with pytest.raises(ValueError, match=r"Unknown dataset name 'cifar11'.*Closest.*cifar10"):
+        load_tfds("cifar11", "train", 4)
+    with pytest.raises(ValueError, match=r"names no tfds dataset.*2pct.*name='imagenet2012_sub"):
+        load_tfds("imagenet2012_subset/2pct", "train", 4, 32)
+    # lsun has images but no labels: an error with labels, fine without.
+    with pytest.raises(ValueError, match="has no label feature 'label'.*labeled=False"):
+        load_tfds("lsun/classroom", "train", 4, 32)
+    with tfds.testing.mock_data(num_examples=4):
+        images = next(iter(load_tfds("lsun/classroom", "train", 4, 32, labeled=False)))
+    assert images.shape == (4, 32, 32, 3)

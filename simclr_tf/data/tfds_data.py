@@ -1,10 +1,16 @@
 """TensorFlow Datasets (tfds) image datasets by name: cifar10, stl10, imagenet2012, ...
 
+The data must already be prepared in the tfds data directory: nothing is downloaded unless
+`download=True` is asked for (this package's machines have no internet, and imagenet2012 needs a
+manual download anyway), so a missing dataset is an error that says how to prepare it.
+
 The image feature is read still encoded (`tfds.decode.SkipDecoding`), so the shuffle buffer holds
-small encoded records; decoding and the resize to the fixed source size run after it, on the
-host. Sharding across input pipelines splits the tfds split into equal parts
-(`tfds.even_splits(..., drop_remainder=True)`), so each pipeline reads only its own part of the
-files and all pipelines yield the same number of batches.
+small encoded records; decoding and the resize to the fixed size run after it, on the host.
+Sharding across input pipelines splits the tfds split into equal parts
+(`tfds.even_splits(..., drop_remainder=True)`) rather than by files
+(`tfds.ReadConfig(input_context=...)`): each pipeline reads only its own examples, every pipeline
+yields the same number of batches (multi-worker training needs that), and it works when a split
+has fewer files than there are pipelines (cifar10's test split is one file).
 """
 
 import difflib
@@ -46,18 +52,43 @@ def unknown_name_error(name):
     )
 
 
-def _builder(name, data_dir, download):
+def _builder(name, data_dir):
+    """The tfds builder; constructing it reads metadata only, it never downloads."""
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         raise unknown_name_error(name) from None
-    if download:
+    except (ValueError, AssertionError) as e:  # unknown config or version of a known dataset
+        message = " ".join(str(e).split())
+        raise ValueError(
+            f"`name` names no tfds dataset: {message} Received: name={name!r}"
+        ) from None
+
+
+def _how_to_prepare(name, builder, data_dir):
+    where = f" --data_dir={data_dir}" if data_dir else ""
+    if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+        return (f"{name} needs a manual download: put its files in a folder, then run "
+                f"`tfds build {name} --manual_dir=FOLDER{where}` (tfds' instructions: "
+                f"{' '.join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split())})")
+    return (f"Prepare it on a machine with internet access with `tfds build {name}{where}` and "
+            "copy the data directory here, or pass download=True.")
+
+
+def _prepare(name, builder, data_dir):
+    """`download=True`: tfds downloads and prepares the data (a no-op when already prepared)."""
+    try:
         builder.download_and_prepare()
-    return builder
+    except Exception as e:  # network, manual-download and missing-package errors alike
+        raise RuntimeError(
+            f"tfds could not download and prepare {name} ({type(e).__name__}: {e}). "
+            f"{_how_to_prepare(name, builder, data_dir)}"
+        ) from e
 
 
 def _split_size(builder, split):
-    """Examples in `split` (slices and `a+b` included); None when tfds has no split metadata."""
+    """Examples in `split` (slices and `a+b` included); None when tfds has no split metadata
+    (data not prepared, or `tfds.testing.mock_data`)."""
     splits = builder.info.splits
     if not splits:
         return None
@@ -70,41 +101,64 @@ def _split_size(builder, split):
         ) from None
 
 
-def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=True, seed=None,
-                channels=None, input_context=None, data_dir=None, download=True):
-    """The `Source` behind `load_tfds` (see `simclr_tf.data.common`)."""
-    builder = _builder(name, data_dir, download)
+def _label_key(name, builder, split, labeled):
+    """The image and label feature names; an error when labels are needed but absent."""
     features = builder.info.features
-    image_key, label_key = builder.info.supervised_keys or ("image", "label")
+    keys = builder.info.supervised_keys
+    image_key, label_key = keys if keys and all(isinstance(k, str) for k in keys) else (
+        "image", "label")
     if image_key not in features:
         raise ValueError(f"{name} has no image feature {image_key!r}; features: {list(features)}")
-    if labeled and (label_key not in features or "unlabel" in str(split)):
+    if labeled and label_key not in features:
         raise ValueError(
-            f"Labels are needed (labeled=True) but {name} split {split!r} has none (unlabelled "
-            "examples carry label -1). Pass labeled=False, or a labelled split."
+            f"Labels are needed (labeled=True) but {name} has no label feature {label_key!r} "
+            f"(features: {list(features)}). Pass labeled=False."
         )
+    # Fail before reading: stl10's `unlabelled` examples carry label -1. Other unlabelled
+    # examples are caught when read (`_label_check`).
+    if labeled and "unlabel" in str(split):
+        raise ValueError(
+            f"Labels are needed (labeled=True) but {name} split {split!r} has unlabelled "
+            "examples (label -1). Pass labeled=False, or a labelled split."
+        )
+    return image_key, label_key
+
+
+def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=True, seed=None,
+                channels=None, input_context=None, data_dir=None, download=False):
+    """The `Source` behind `load_tfds` (see `simclr_tf.data.common`)."""
+    builder = _builder(name, data_dir)
+    if download:
+        _prepare(name, builder, data_dir)
+    image_key, label_key = _label_key(name, builder, split, labeled)
+    features = builder.info.features
     label_feature = features[label_key] if label_key in features else None
-    num_classes = getattr(label_feature, "num_classes", None) or 0
     total = _split_size(builder, split)
     where = f"{name} split {split!r}"
     if input_context is not None and input_context.num_input_pipelines > 1:
         n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
         split = tfds.even_splits(split, n, drop_remainder=True)[i]
         where += f" (input pipeline {i} of {n})"
-    shard_size = _split_size(builder, split)
 
     feature = features[image_key]
     native = tuple(feature.shape)
     image_size = _image_size(name, native, image_size)
     channels = check_channels(channels) or native[-1] or 3
     encoded = isinstance(feature, tfds.features.Image)
-
-    ds = builder.as_dataset(
-        split=split,
-        shuffle_files=shuffle_files,
-        decoders={image_key: tfds.decode.SkipDecoding()} if encoded else None,
-        read_config=tfds.ReadConfig(shuffle_seed=seed),
-    )
+    try:
+        ds = builder.as_dataset(
+            split=split,
+            shuffle_files=shuffle_files,
+            decoders={image_key: tfds.decode.SkipDecoding()} if encoded else None,
+            read_config=tfds.ReadConfig(shuffle_seed=seed),
+        )
+    except AssertionError as e:  # tfds' "could not find data in ..."
+        if builder.is_prepared():
+            raise
+        raise ValueError(
+            f"{name} is not prepared: no data in {builder.data_dir!r}, and nothing is "
+            f"downloaded (download=False). {_how_to_prepare(name, builder, data_dir)}"
+        ) from None
     if labeled:
         records = ds.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)))
     else:
@@ -128,11 +182,12 @@ def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=Tru
 
     info = DatasetInfo(
         num_examples=total,
-        num_classes=num_classes,
+        num_classes=getattr(label_feature, "num_classes", None) or 0,
         class_names=tuple(getattr(label_feature, "names", None) or ()),
         image_shape=(image_size, image_size, channels),
     )
-    return Source(records, decode, info, shard_size, where, DEFAULT_SHUFFLE_BUFFER)
+    return Source(records, decode, info, _split_size(builder, split), where,
+                  DEFAULT_SHUFFLE_BUFFER)
 
 
 def _image_size(name, native, image_size):
@@ -148,8 +203,8 @@ def _image_size(name, native, image_size):
 
 
 def _label_check(where):
-    """An identity on labels that fails on -1: an unlabelled example must not reach the probe's
-    loss unnoticed (stl10's `unlabelled` examples hide in splits such as `train+unlabelled`)."""
+    """An identity on labels that fails on a negative label: an unlabelled example must not
+    reach the probe's loss unnoticed."""
 
     def check(label):
         message = tf.strings.join([
@@ -164,8 +219,8 @@ def _label_check(where):
 
 def load_tfds(name, split, batch_size, image_size=None, *, labeled=True, shuffle=True, seed=None,
               cache=False, input_context=None, channels=None, shuffle_buffer=None,
-              data_dir=None, download=True, with_info=False):
-    """A batched `tf.data.Dataset` of a tfds image dataset.
+              data_dir=None, download=False, with_info=False):
+    """A batched `tf.data.Dataset` of a prepared tfds image dataset.
 
     Args:
         name: a tfds name, with a config where the dataset has several
@@ -175,15 +230,17 @@ def load_tfds(name, split, batch_size, image_size=None, *, labeled=True, shuffle
         image_size: side S of the yielded images: decode, resize the shorter side to S, centre
             crop S x S (`simclr_tf.data.common.resize_to_square`); None keeps a fixed square
             native size (cifar10: 32) and is an error for variable-size images (imagenet2012).
-        labeled: yield `(images, labels)` (int32) rather than images alone; an error for
-            unlabelled splits (stl10 `unlabelled`).
+        labeled: yield `(images, labels)` (int32) rather than images alone. An error, before
+            anything is read, for a dataset without labels and a split named `unlabelled`
+            (stl10); any other example with label -1 stops iteration with an error.
         shuffle: shuffle the files and the examples, in a buffer of `shuffle_buffer` encoded
             records (None: 10,000).
         channels: None keeps the dataset's channels (1 for fashion_mnist, 3 otherwise), 1 or 3
             converts.
         data_dir: the tfds data directory (None: tfds' default, `~/tensorflow_datasets`).
-        download: let tfds download and prepare the dataset when it is not there yet
-            (imagenet2012 needs its manual download either way).
+        download: False (default) reads prepared data only, and a dataset that is not prepared
+            is an error that says how to prepare it (`tfds build NAME`); True lets tfds download
+            and prepare it first (needs internet; imagenet2012 needs its manual download).
         seed, cache, input_context, with_info: as in `get_dataset`.
 
     Returns:
