@@ -21,9 +21,15 @@ tf.config.set_logical_device_configuration(
 import keras  # noqa: E402
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def two_replicas():
-    """A MirroredStrategy over two logical CPUs."""
+    """A MirroredStrategy over two logical CPUs, one for the whole session.
+
+    One instance, because every new MirroredStrategy over the same devices restarts its
+    collective instance keys while the runtime keeps the previous ones: a second strategy's
+    all_gather then collides with the first one's all_reduce ("Collective instance 100 expected
+    type 0 ... but got type 2") and every later collective in the process is aborted.
+    """
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 

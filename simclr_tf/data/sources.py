@@ -23,7 +23,7 @@ def _folder(name, split):
 
 
 def get_source(name, split, image_size=None, *, labeled=True, shuffle=True, seed=None,
-               channels=None, input_context=None, data_dir=None, skip_corrupt=False, download=True):
+               channels=None, input_context=None, data_dir=None, skip_corrupt=False, download=False):
     """The unbatched `Source` of `get_dataset` (see `simclr_tf.data.common`)."""
     if not isinstance(name, str) or not name:
         raise unknown_name_error(str(name))
@@ -39,7 +39,7 @@ def get_source(name, split, image_size=None, *, labeled=True, shuffle=True, seed
 
 def get_dataset(name, split, batch_size, image_size=None, *, labeled=True, shuffle=True, seed=None,
                 cache=False, input_context=None, channels=None, shuffle_buffer=None, data_dir=None,
-                skip_corrupt=False, download=True, with_info=False):
+                skip_corrupt=False, download=False, with_info=False):
     """A batched, fixed-size uint8 image dataset by name: what the training command reads.
 
     Every dataset yields `(images, labels)` (uint8 `(B, S, S, C)`, int32 `(B,)`) when `labeled`,
@@ -63,7 +63,7 @@ def get_dataset(name, split, batch_size, image_size=None, *, labeled=True, shuff
             folders); 3 forces RGB, 1 grayscale.
         shuffle_buffer: None: all examples for the embedded set and folders (cheap records),
             10,000 encoded records for tfds.
-        data_dir, download: tfds only. skip_corrupt: image folders only (see `from_directory`).
+        data_dir, download: tfds only (prepared data only unless download=True). skip_corrupt: image folders only (see `from_directory`).
         with_info: also return a `DatasetInfo` (examples in the whole split, classes, shape).
 
     Returns:
