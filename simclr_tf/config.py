@@ -13,7 +13,7 @@ from simclr_tf.optimizers.schedules import scale_learning_rate
 def default_config():
     """All keys with the reference implementation's defaults (ImageNet-style SimCLR v2)."""
     c = ml_collections.ConfigDict()
-    c.mode = "pretrain"  # pretrain | linear_eval | finetune | distill
+    c.mode = "pretrain"  # only pretrain for now (linear_eval / finetune / distill are planned)
 
     # === Data ===
     # `embedded_fashion_mnist`, a tfds name (`cifar10`, `imagenet2012`, ...) or `dir:/path`.

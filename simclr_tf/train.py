@@ -164,12 +164,13 @@ def main(argv):
     config, workdir = _CONFIG.value, _WORKDIR.value
     if config is None or not workdir:
         raise app.UsageError("Both --config and --workdir are required.")
-    if config.mode == "pretrain":
-        _, summary = pretrain(config, workdir)
-    else:
-        from simclr_tf.evaluation.modes import run_mode
-
-        summary = run_mode(config, workdir)
+    if config.mode != "pretrain":
+        # linear_eval / finetune / distill are planned; until they exist, say so plainly.
+        raise app.UsageError(
+            f"--config.mode={config.mode!r} is not available in this version; only 'pretrain' is. "
+            "Pretraining with eval.compare_baselines=True ends with a linear evaluation."
+        )
+    _, summary = pretrain(config, workdir)
     logging.info("Done: %s", json.dumps(summary, default=str))
 
 

@@ -129,3 +129,10 @@ def test_derived_values_follow_overrides():
     assert resolve(config, 5120)["learning_rate"] == pytest.approx(0.3 * 512 ** 0.5)
     with pytest.raises(ValueError, match="larger than the training set"):
         resolve(config, num_train_examples=100)
+
+
+def test_unimplemented_mode_is_a_clear_usage_error(tmp_path):
+    done = subprocess.run(train_command(str(tmp_path / "w"), "--config.mode=finetune"), cwd=ROOT,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, timeout=120)
+    assert done.returncode != 0
+    assert b"not available in this version" in done.stderr
