@@ -145,7 +145,8 @@ class SimCLR(keras.Model):
         return outputs, head_outputs
 
     def call_outputs(self, images, training=False):
-        """Like `call`, but also every projection-head layer's output (for export)."""
+        """Like `call`, plus `head_outputs`: every projection-head layer's output (index 0 is
+        the encoder features), i.e. what `export_model` serves."""
         views = self.augment(images, training=False)
         outputs, head_outputs = self._forward(views, training=training)
         outputs = dict(outputs)
@@ -170,7 +171,6 @@ class SimCLR(keras.Model):
             images = images["image"]
         views = self.augment(images, training=False)
         return self._forward(views, training=training)[0]
-
 
     # --- Training ---------------------------------------------------------------------------
 
