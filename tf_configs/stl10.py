@@ -4,10 +4,10 @@
 
 ResNet-50 at 96 px (standard stem), batch 512, 500 epochs, LARS 1.0 (x batch/256), weight decay
 1e-6, temperature 0.5, colour strength 1.0 with blur (blur kernel 9 px at 96 px), 2-layer head.
-STL-10 is not in the SimCLR paper; these are the settings commonly used for it (e.g. solo-learn),
-adapted to our defaults. The `unlabelled` split has no labels, so the online probe is off.
-Expected result: about 85-90 % linear evaluation top-1 (literature range; not measured here).
-Expected runtime: about a day on one GPU (not measured here).
+STL-10 is not in the SimCLR papers: these settings follow the CIFAR recipe scaled to 96 px. The
+`unlabelled` split has no labels, so the online probe is off.
+Expected result: no reference figure from the SimCLR papers; not measured here.
+Expected runtime: not measured here (ResNet-50 at 96 px costs about 9x a 32 px step).
 """
 
 from simclr_tf.config import default_config
