@@ -312,6 +312,9 @@ class SimCLR(keras.Model):
             # (and `.keras` files without a build config); build it from the data's shape.
             with self.distribute_strategy.scope():
                 self.build(image_shape)
+        if isinstance(x, tf.data.Dataset):
+            # A dataset shuffles itself; Keras 3.15 warns on its default `shuffle=True`.
+            kwargs.setdefault("shuffle", False)
         return super().fit(x, *args, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
