@@ -95,8 +95,8 @@ def export_model(model, path, *, preprocess=None, endpoints=False, overwrite=Fal
 
     ```python
     simclr_tf.export_model(model, "exports/simclr/1")
-    outputs = tf.saved_model.load("exports/simclr/1").serving_default(images)
-    z = outputs["proj_head_output"]
+    loaded = tf.saved_model.load("exports/simclr/1")  # keep it alive: it owns the variables
+    z = loaded.serving_default(images)["proj_head_output"]
     ```
     """
     missing = [a for a in ("encoder", "projection_head", "augment") if not hasattr(model, a)]
@@ -199,7 +199,7 @@ def _encoder_network(encoder, endpoints):
     if endpoints is True:
         names = [n for n in ENDPOINT_NAMES if n != "final_avg_pool"]
     else:
-        names = [n for n in endpoints if n != "final_avg_pool"]
+        names = [n for n in list(endpoints) if n != "final_avg_pool"]
     endpoints_model = encoder.endpoints_model(names + ["final_avg_pool"])
 
     def network(views):
