@@ -1,4 +1,9 @@
-"""Embedding images with a trained encoder (the evaluation preprocessing, inference-mode BN)."""
+"""Embedding images with a trained encoder (the evaluation preprocessing, inference-mode BN).
+
+`model` may be a `SimCLR` (its `augment(training=False)` centre crop and resize, then the
+encoder), a `simclr_tf.evaluation.ExportedEncoder` (a SavedModel that preprocesses itself) or any
+callable encoder that takes the images as they are.
+"""
 
 import weakref
 
@@ -7,11 +12,7 @@ import tensorflow as tf
 
 
 def extract_features(model, images, batch_size=256):
-    """(N, D) float32 numpy features of `images` (uint8 or float numpy/tensor).
-
-    `model` is a `SimCLR` (its `augment(training=False)` centre crop and resize, then the
-    encoder), or any callable encoder that takes the images as they are.
-    """
+    """(N, D) float32 numpy features of `images` (uint8 or float numpy/tensor)."""
     embed = _embed_function(model)
     outputs = []
     for start in range(0, len(images), batch_size):
@@ -19,6 +20,32 @@ def extract_features(model, images, batch_size=256):
     if not outputs:
         raise ValueError("extract_features received no images.")
     return np.concatenate(outputs)
+
+
+def extract_dataset_features(model, dataset):
+    """Features and labels of every example of a dataset of `(images, labels)` batches.
+
+    For splits too large for numpy images (the features are far smaller): the dataset is read
+    once, in its own order, and nothing is dropped, so batch it without `drop_remainder`.
+
+    Returns:
+        `(features, labels)`: (N, D) float32 and (N,) int32 numpy arrays.
+    """
+    embed = _embed_function(model)
+    features, labels = [], []
+    for batch in dataset:
+        if isinstance(batch, dict):
+            batch = (batch["image"], batch["label"])
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ValueError(
+                "extract_dataset_features needs a dataset of (images, labels) batches. "
+                f"Received elements of type {type(batch).__name__}."
+            )
+        features.append(embed(batch[0]).numpy())
+        labels.append(batch[1].numpy().reshape(-1).astype("int32"))
+    if not features:
+        raise ValueError("extract_dataset_features received an empty dataset.")
+    return np.concatenate(features), np.concatenate(labels)
 
 
 # Weak keys: a model that is gone takes its traced function with it.

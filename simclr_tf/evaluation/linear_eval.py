@@ -1,4 +1,4 @@
-"""Linear evaluation: a linear classifier on frozen features (the SimCLR paper's protocol)."""
+"""Linear evaluation: a linear classifier on a frozen encoder (the SimCLR paper's protocol)."""
 
 import keras
 import numpy as np
@@ -28,7 +28,8 @@ def train_linear_classifier(
     paper uses 1e-6 on ImageNet; an L2 term on the kernel when `weight_decay > 0`). Features are
     fixed numbers because the encoder is frozen, so they are computed once and the classifier
     trains on them directly: this is exactly linear evaluation without augmentation (the
-    reference also random-crops and flips while training the classifier, which this skips).
+    reference also random-crops and flips while training the classifier, which this skips;
+    `linear_evaluation(..., augment=True)` does that).
 
     Args:
         train_features, test_features: (N, D) arrays.
@@ -85,15 +86,68 @@ def _topk(classifier, features, labels, k):
     return float(np.mean(hits.numpy()))
 
 
-def linear_evaluation(model, train, test, num_classes, batch_size=256, **kwargs):
-    """Linear evaluation of a `SimCLR` model or an encoder on `(images, labels)` numpy pairs.
+def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=False, **kwargs):
+    """Linear evaluation of a frozen encoder on `(images, labels)` numpy pairs.
 
-    The encoder runs in inference mode (BN moving statistics, no gradient) on the evaluation
-    preprocessing; its weights are not touched. Extra keyword arguments go to
-    `train_linear_classifier`.
+    The encoder never changes: no gradient reaches it and its batch norm runs in inference
+    mode (moving statistics), so its weights and statistics are bit-identical afterwards.
+    Two ways to train the linear layer, both the reference README's recipe (zero-initialised
+    head, Nesterov momentum 0.9, `0.1 x B/256`, cosine decay, no warmup, no weight decay):
+
+    - `augment=False` (default): on cached features of the evaluation transform (centre crop),
+      computed once (`train_linear_classifier`). Fast: one encoder pass per image.
+    - `augment=True`: as the reference runs it, through the frozen encoder on random crops and
+      flips of the training images every step (`build_classifier(..., fine_tune_after_block=4)`
+      and `fine_tune` with the momentum recipe). One encoder pass per image per epoch; usually
+      a little more accurate than cached features, which see no augmentation.
+
+    Args:
+        model: a `SimCLR`, an encoder, an `ExportedEncoder` or the path of an encoder exported by
+            `simclr_tf.export_encoder` (exports: cached features only).
+        train, test: `(images, labels)` numpy arrays (uint8 0-255 or float 0-1 images).
+        num_classes: number of classes.
+        batch_size: global batch size of the linear layer's training (and of the encoder passes).
+        augment: see above.
+        **kwargs: `epochs`, `base_learning_rate`, `weight_decay`, `seed`, `verbose` (both ways),
+            `standardize` (cached features only).
+
+    Returns:
+        dict with `top1`, `top5` (fractions in [0, 1]) and `train_top1` (cached features).
     """
+    from simclr_tf.evaluation.exported import ExportedEncoder, is_saved_model
+
+    if is_saved_model(model):
+        model = ExportedEncoder(model)
+    if augment:
+        return _augmented_linear_evaluation(model, train, test, num_classes, batch_size, **kwargs)
     train_features = extract_features(model, train[0], batch_size)
     test_features = extract_features(model, test[0], batch_size)
     return train_linear_classifier(
         train_features, train[1], test_features, test[1], num_classes, batch_size=batch_size, **kwargs
     )
+
+
+def _augmented_linear_evaluation(
+    model, train, test, num_classes, batch_size, epochs=90, base_learning_rate=0.1,
+    weight_decay=0.0, seed=0, verbose=0,
+):
+    from simclr_tf.evaluation.classifier import build_classifier
+    from simclr_tf.evaluation.finetune import evaluate_classifier, fine_tune
+
+    if not hasattr(model, "augment"):
+        raise ValueError(
+            "Linear evaluation with `augment=True` needs the Keras model (a `SimCLR`, with its "
+            "`augment`); an exported encoder supports cached features only (augment=False). "
+            f"Received: model={model!r}"
+        )
+    keras.utils.set_random_seed(seed)
+    classifier = build_classifier(
+        model, num_classes, fine_tune_after_block=4, head_weight_decay=weight_decay
+    )
+    fine_tune(
+        classifier, train, epochs, batch_size=batch_size, optimizer="momentum",
+        base_learning_rate=base_learning_rate, learning_rate_scaling="linear",
+        weight_decay=weight_decay, seed=seed, verbose=verbose,
+    )
+    result = evaluate_classifier(classifier, test, batch_size)
+    return {"top1": result["top1"], "top5": result["top5"]}

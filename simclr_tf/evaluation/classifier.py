@@ -1,0 +1,305 @@
+"""The supervised network of linear evaluation and fine-tuning: encoder [+ projection layers] +
+a linear head, with the freezing rules of the reference (`fine_tune_after_block`)."""
+
+import keras
+import tensorflow as tf
+
+from simclr_tf.augment.simclr_augment import SimCLRAugment
+from simclr_tf.models.layer_utils import batch_norm, resolve_synchronized
+
+FINE_TUNE_AFTER_BLOCK = (-1, 0, 1, 2, 3, 4)
+
+
+@keras.saving.register_keras_serializable(package="simclr_tf")
+class Classifier(keras.Model):
+    """Images -> class logits: preprocessing, encoder, the kept projection layers, linear head.
+
+    The network that SimCLRv2 fine-tunes (arXiv:2006.10029, sec. 2.2: "fine-tuning from a middle
+    layer of the projection head") and that linear evaluation trains on a frozen encoder (SimCLR,
+    arXiv:2002.05709, sec. 4): google-research/simclr tf2's `Model` in `train_mode=finetune`.
+    Unlike the reference, the projection-head layers after the one the head reads are not part
+    of this network, so every trainable variable receives a gradient (the reference keeps them
+    and prints "Gradients do not exist" for each of their variables on every step).
+
+    `augment` runs with `training=True` inside `fit` (the reference's fine-tuning preprocessing:
+    random crop and flip, no colour distortion) and `training=False` otherwise (centre crop and
+    resize). Freezing follows the reference's `fine_tune_after_block` b: block groups 0 (stem)
+    .. b of the encoder get `trainable = False`, so they receive no gradient and their batch
+    norm runs in inference mode (moving statistics, never updated); -1 trains everything, 4
+    freezes the whole encoder (linear evaluation). The kept projection layers and the head
+    stay trainable, as in the reference. Global (cross-replica) BN is the encoder's own setting;
+    the projection layers are created synchronized under a strategy with several replicas.
+
+    Build one from a pretrained `SimCLR` with `build_classifier`.
+
+    Args:
+        encoder: images in [0, 1] -> features (e.g. a `simclr_tf.ResNet`).
+        num_classes: number of classes (>= 2).
+        augment: the preprocessing layer, called with `training`; it must have `image_size`.
+        projection: None, or a Keras model of the kept projection layers (features -> hidden).
+        fine_tune_after_block: -1 .. 4, see above.
+        zero_init_head: start the linear head at zero (the reference's
+            `zero_init_logits_layer=True`), else N(0, 0.01) as its `LinearLayer`.
+        head_weight_decay: L2 coefficient w of the head's kernel: the loss gains
+            `w * sum(kernel ** 2) / 2`, the reference's `weight_decay * tf.nn.l2_loss`.
+
+    Example:
+
+    ```python
+    classifier = build_classifier(pretrained, num_classes=1000, from_projection_layer=1)
+    classifier.compile(optimizer=simclr_tf.LARS(0.16, weight_decay=0.0))
+    classifier.fit(labelled_ds, epochs=60)
+    logits = classifier.predict(images)
+    ```
+    """
+
+    def __init__(
+        self,
+        encoder,
+        num_classes,
+        augment,
+        projection=None,
+        fine_tune_after_block=-1,
+        zero_init_head=True,
+        head_weight_decay=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}")
+        if fine_tune_after_block not in FINE_TUNE_AFTER_BLOCK:
+            raise ValueError(
+                f"`fine_tune_after_block` must be one of {list(FINE_TUNE_AFTER_BLOCK)} (-1: train "
+                "everything, 4: only the head). "
+                f"Received: fine_tune_after_block={fine_tune_after_block!r}"
+            )
+        if not head_weight_decay >= 0:
+            raise ValueError(
+                f"`head_weight_decay` must be >= 0. Received: head_weight_decay={head_weight_decay}"
+            )
+        if getattr(augment, "image_size", None) is None:
+            raise ValueError(
+                "`augment` must be a preprocessing layer with an `image_size` (e.g. "
+                f"simclr_tf.SimCLRAugment). Received: augment={augment!r}"
+            )
+        # === Layers ===
+        self.encoder = encoder
+        self.augment = augment
+        self.projection = projection
+        self.head = keras.layers.Dense(
+            num_classes,
+            kernel_initializer="zeros" if zero_init_head else keras.initializers.RandomNormal(stddev=0.01),
+            kernel_regularizer=keras.regularizers.L2(head_weight_decay / 2.0) if head_weight_decay else None,
+            dtype="float32",  # logits in float32 under mixed precision
+            name="head_supervised",
+        )
+        # === Config ===
+        self.num_classes = num_classes
+        self.fine_tune_after_block = fine_tune_after_block
+        self.zero_init_head = bool(zero_init_head)
+        self.head_weight_decay = float(head_weight_decay)
+        self._freeze()
+        self.build((None, augment.image_size, augment.image_size, 3))
+
+    def _freeze(self):
+        last = self.fine_tune_after_block
+        if last == 4:
+            self.encoder.trainable = False
+        elif last >= 0:
+            if not hasattr(self.encoder, "block_group_layers"):
+                raise ValueError(
+                    "`fine_tune_after_block` 0..3 needs an encoder with `block_group_layers` "
+                    "(simclr_tf.ResNet); use -1 or 4 for other encoders. "
+                    f"Received: fine_tune_after_block={last} with {type(self.encoder).__name__}"
+                )
+            for group in range(last + 1):
+                for layer in self.encoder.block_group_layers(group):
+                    layer.trainable = False
+
+    def build(self, input_shape):
+        size = self.augment.image_size
+        self.logits(tf.zeros((1, size, size, 3)), training=False)
+        self.built = True
+
+    def features(self, views, training=False):
+        """What the head reads: encoder features, through the kept projection layers."""
+        hidden = self.encoder(views, training=training)
+        if self.projection is not None:
+            hidden = self.projection(hidden, training=training)
+        return hidden
+
+    def logits(self, views, training=False):
+        """Logits of already preprocessed views (float32, `image_size`, 3 channels)."""
+        return self.head(self.features(views, training=training))
+
+    def call(self, images, training=False):
+        if isinstance(images, dict):
+            images = images["image"]
+        # `augment` defaults to training=True; a plain call must get the evaluation transform.
+        training = bool(training)
+        return self.logits(self.augment(images, training=training), training=training)
+
+    def compile(self, optimizer="sgd", loss=None, metrics=None, **kwargs):
+        """`keras.Model.compile` with sparse cross-entropy on logits and top-1 / top-5 accuracy
+        by default. The head is kept out of the optimiser's weight decay (and LARS' trust
+        ratio), as the reference does for its supervised head: it has its own L2 term."""
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if metrics is None:
+            metrics = [
+                keras.metrics.SparseCategoricalAccuracy(name="top1"),
+                keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, self.num_classes), name="top5"),
+            ]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        exclude_from_decay(self.optimizer, self.head.trainable_variables)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "num_classes": self.num_classes,
+                "augment": keras.saving.serialize_keras_object(self.augment),
+                "projection": keras.saving.serialize_keras_object(self.projection),
+                "fine_tune_after_block": self.fine_tune_after_block,
+                "zero_init_head": self.zero_init_head,
+                "head_weight_decay": self.head_weight_decay,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "augment", "projection"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def exclude_from_decay(optimizer, variables):
+    """Keeps `variables` out of the optimiser's weight decay (and LARS' trust ratio)."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    if optimizer is None or not variables:
+        return
+    if hasattr(optimizer, "exclude_from_layer_adaptation"):  # simclr_tf.LARS: any time
+        optimizer.exclude_from_weight_decay(var_list=variables)
+        optimizer.exclude_from_layer_adaptation(var_list=variables)
+    elif getattr(optimizer, "weight_decay", None) and not optimizer.built:
+        optimizer.exclude_from_weight_decay(var_list=variables)
+
+
+def build_classifier(
+    pretrained,
+    num_classes,
+    from_projection_layer=0,
+    fine_tune_after_block=-1,
+    augment=None,
+    copy_weights=True,
+    zero_init_head=True,
+    head_weight_decay=0.0,
+):
+    """A `Classifier` that starts from a pretrained `SimCLR` model (SimCLRv2 fine-tuning).
+
+    Args:
+        pretrained: a `simclr_tf.SimCLR` (or anything with `encoder`, `projection_head` and
+            `augment`), or an encoder alone (then `from_projection_layer` must be 0 and
+            `augment` given).
+        num_classes: number of classes.
+        from_projection_layer: k, how many projection-head layers to keep (their pretrained
+            weights included) between the encoder and the linear head; 0 is the encoder output
+            (SimCLR v1, linear evaluation), 1 is SimCLRv2's choice with its 3-layer head (the
+            reference's `ft_proj_selector`). Layers after k are left out.
+        fine_tune_after_block: -1 .. 4, the encoder block groups 0..b are frozen.
+        augment: the preprocessing layer; default: the pretrained `SimCLRAugment` without colour
+            distortion and blur (random crop and flip while training, centre crop otherwise),
+            as the reference's fine-tuning input pipeline.
+        copy_weights: give the classifier its own copy of the encoder, so that neither training
+            nor freezing touches `pretrained`; False shares the encoder (less memory).
+        zero_init_head, head_weight_decay: see `Classifier`.
+
+    Example:
+
+    ```python
+    classifier = build_classifier(model, num_classes=10, from_projection_layer=1)
+    ```
+    """
+    encoder = getattr(pretrained, "encoder", pretrained)
+    head = getattr(pretrained, "projection_head", None)
+    kept = list(getattr(head, "dense_layers", []))
+    if (
+        isinstance(from_projection_layer, bool)
+        or not isinstance(from_projection_layer, int)
+        or not 0 <= from_projection_layer <= len(kept)
+    ):
+        raise ValueError(
+            f"`from_projection_layer` must be an integer in [0, {len(kept)}] (0: the encoder "
+            f"output; this model's projection head has {len(kept)} layers). "
+            f"Received: from_projection_layer={from_projection_layer!r}"
+        )
+    if augment is None:
+        augment = fine_tune_augment(getattr(pretrained, "augment", None))
+    if copy_weights:
+        encoder = copy_layer(encoder)
+    projection = None
+    if from_projection_layer:
+        projection = projection_layers(head, from_projection_layer, encoder.output_shape[-1])
+    return Classifier(
+        encoder,
+        int(num_classes),
+        augment,
+        projection=projection,
+        fine_tune_after_block=fine_tune_after_block,
+        zero_init_head=zero_init_head,
+        head_weight_decay=head_weight_decay,
+    )
+
+
+def fine_tune_augment(augment):
+    """The fine-tuning preprocessing derived from a pretraining `SimCLRAugment`: the same crop,
+    flip and evaluation transform, no colour distortion, no blur (the reference's
+    `preprocess_for_train` with `color_jitter_strength=0` and no `batch_random_blur`)."""
+    if not isinstance(augment, SimCLRAugment):
+        raise ValueError(
+            "Cannot derive the fine-tuning preprocessing: pass `augment=` (e.g. "
+            "simclr_tf.SimCLRAugment(image_size, color_distort=False, blur=False)). "
+            f"Received: augment={augment!r}"
+        )
+    config = augment.get_config()
+    config.update(color_distort=False, blur=False, name="fine_tune_augment")
+    return SimCLRAugment.from_config(config)
+
+
+def copy_layer(layer):
+    """A new layer with the same config and weights, created in the current strategy scope."""
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    if not clone.built:
+        clone.build(layer.input_shape)
+    clone.set_weights(layer.get_weights())
+    return clone
+
+
+def projection_layers(head, k, input_dim):
+    """The first k layers of a `ProjectionHead` as a new Keras model with copies of their
+    weights: Dense (no bias) -> BN [-> ReLU for hidden layers], as the head computes them."""
+    if not head.built:
+        head.build((None, input_dim))
+    synchronized = resolve_synchronized(head.synchronized_batch_norm)
+    layers, pairs = [], []
+    for i in range(k):
+        source_dense, source_norm = head.dense_layers[i], head.batch_norm_layers[i]
+        dense = keras.layers.Dense(source_dense.units, use_bias=False, name=f"proj_dense_{i + 1}")
+        norm = batch_norm(
+            head.batch_norm_decay,
+            head.batch_norm_epsilon,
+            synchronized,
+            name=f"proj_batch_norm_{i + 1}",
+            center=source_norm.center,
+        )
+        layers += [dense, norm]
+        if source_norm.center:  # hidden layers end in ReLU, as `ProjectionHead.call`
+            layers.append(keras.layers.ReLU(name=f"proj_relu_{i + 1}"))
+        pairs += [(dense, source_dense), (norm, source_norm)]
+    projection = keras.Sequential([keras.Input((input_dim,)), *layers], name="projection")
+    for target, source in pairs:
+        target.set_weights(source.get_weights())
+    return projection

@@ -1,0 +1,141 @@
+"""Linear evaluation and kNN on the embedded data: from a pretrained model, an encoder and an
+exported encoder; both ways of training the head leave the encoder bit-identical."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from simclr_tf.augment.simclr_augment import SimCLRAugment
+from simclr_tf.data import load_embedded_arrays
+from simclr_tf.evaluation.classifier import build_classifier
+from simclr_tf.evaluation.exported import ExportedEncoder
+from simclr_tf.evaluation.features import extract_dataset_features, extract_features
+from simclr_tf.evaluation.knn import knn_accuracy
+from simclr_tf.evaluation.linear_eval import linear_evaluation
+from simclr_tf.export import export_encoder
+from simclr_tf.models.projection_head import ProjectionHead
+from simclr_tf.models.resnet import ResNet
+from simclr_tf.models.simclr import SimCLR
+from simclr_tf.optimizers.lars import LARS
+
+CHANCE = 0.1  # ten balanced classes
+
+
+def tiny_simclr():
+    return SimCLR(
+        encoder=ResNet(depth=18, width_multiplier=0.125, cifar_stem=True, input_shape=(16, 16, 3)),
+        projection_head=ProjectionHead(num_layers=2, output_dim=32),
+        augment=SimCLRAugment(16, color_jitter_strength=0.5, blur=False, seed=0),
+        temperature=0.2,
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    (x, y), (xt, yt) = load_embedded_arrays("train"), load_embedded_arrays("test")
+    return (x[::10], y[::10]), (xt[::4], yt[::4])  # 1,000 / 500 images, stratified by design
+
+
+@pytest.fixture(scope="module")
+def pretrained_weights(data, tmp_path_factory):
+    """A tiny SimCLR pretrained for 3 epochs on 1,000 embedded images (about 7 s)."""
+    keras.utils.set_random_seed(0)
+    model = tiny_simclr()
+    model.compile(optimizer=LARS(0.5, weight_decay=1e-4))
+    images = tf.data.Dataset.from_tensor_slices(data[0][0]).shuffle(1000, seed=0)
+    model.fit(images.batch(128, drop_remainder=True), epochs=3, verbose=0)
+    path = str(tmp_path_factory.mktemp("pretrained") / "tiny.weights.h5")
+    model.save_weights(path)
+    return path
+
+
+@pytest.fixture
+def pretrained(pretrained_weights):
+    model = tiny_simclr()
+    model.build((None, 16, 16, 3))
+    model.load_weights(pretrained_weights)
+    return model
+
+
+def snapshot(layer):
+    """Every variable, BN moving statistics included, by path."""
+    return {v.path: v.numpy().copy() for v in layer.weights}
+
+
+def assert_unchanged(before, layer):
+    after = snapshot(layer)
+    assert before.keys() == after.keys()
+    changed = [k for k in before if not np.array_equal(before[k], after[k])]
+    assert not changed, changed
+
+
+def test_cached_linear_evaluation_beats_chance_and_leaves_the_encoder_untouched(pretrained, data):
+    train, test = data
+    moving = [v for v in pretrained.encoder.non_trainable_weights if "moving" in v.path]
+    assert moving, "the encoder's BN statistics should be among the snapshot"
+    before = snapshot(pretrained.encoder)
+    result = linear_evaluation(pretrained, train, test, num_classes=10, epochs=30)
+    assert result["top1"] > 4 * CHANCE  # measured 0.59
+    assert result["top5"] > result["top1"]
+    assert_unchanged(before, pretrained.encoder)
+
+
+def test_augmented_linear_evaluation_is_the_reference_protocol(pretrained, data):
+    train, test = data
+    before = snapshot(pretrained.encoder)
+    classifier = build_classifier(pretrained, 10, fine_tune_after_block=4)
+    # Only the zero-initialised head trains; the frozen encoder's BN ignores `training`.
+    assert [v.path for v in classifier.trainable_variables] == [
+        "classifier/head_supervised/kernel", "classifier/head_supervised/bias"
+    ]
+    assert not np.any(classifier.head.kernel.numpy())
+    views = tf.random.uniform((8, 16, 16, 3), seed=1)
+    np.testing.assert_array_equal(
+        classifier.features(views, training=True), classifier.features(views, training=False)
+    )
+
+    result = linear_evaluation(pretrained, train, test, 10, batch_size=64, epochs=10, augment=True)
+    assert result["top1"] > 3 * CHANCE  # measured 0.50
+    assert_unchanged(before, pretrained.encoder)
+    assert pretrained.encoder.trainable  # the classifier froze its own copy
+
+
+def test_linear_evaluation_from_an_encoder_and_an_exported_encoder(pretrained, data, tmp_path):
+    train, test = data
+    expected = extract_features(pretrained, test[0])
+    # An encoder alone takes images as they are: the evaluation transform first.
+    views = pretrained.augment(test[0], training=False)
+    np.testing.assert_allclose(extract_features(pretrained.encoder, views), expected, rtol=1e-5, atol=1e-5)
+
+    path = export_encoder(pretrained, str(tmp_path / "encoder" / "1"))
+    exported = ExportedEncoder(path)
+    assert exported.output_dim == pretrained.encoder.output_dim
+    np.testing.assert_allclose(extract_features(exported, test[0]), expected, rtol=1e-4, atol=1e-4)
+    float_images = test[0][:16].astype(np.float32) / 255.0  # the float signature agrees too
+    np.testing.assert_allclose(exported(float_images), expected[:16], rtol=1e-4, atol=1e-4)
+
+    from_model = linear_evaluation(pretrained, train, test, 10, epochs=10)
+    from_path = linear_evaluation(path, train, test, 10, epochs=10)
+    assert abs(from_model["top1"] - from_path["top1"]) <= 0.01
+    with pytest.raises(ValueError, match="cached features only"):
+        linear_evaluation(exported, train, test, 10, epochs=1, augment=True)
+    with pytest.raises(ValueError, match="saved_model.pb"):
+        ExportedEncoder(str(tmp_path))
+
+
+def test_knn_on_pretrained_embeddings_beats_random_init(pretrained, data):
+    (x, y), (xt, yt) = data
+    dataset = tf.data.Dataset.from_tensor_slices((xt, yt)).batch(128)
+    test_features, labels = extract_dataset_features(pretrained, dataset)  # keeps the partial batch
+    np.testing.assert_array_equal(labels, yt)
+    np.testing.assert_allclose(test_features, extract_features(pretrained, xt), rtol=1e-5, atol=1e-5)
+    accuracy = knn_accuracy(extract_features(pretrained, x), y, test_features, yt, 10, k=200, temperature=0.1)
+
+    keras.utils.set_random_seed(0)
+    random_init = tiny_simclr()
+    random_init.build((None, 16, 16, 3))
+    baseline = knn_accuracy(
+        extract_features(random_init, x), y, extract_features(random_init, xt), yt, 10
+    )
+    assert accuracy > 4 * CHANCE and accuracy > baseline  # measured 0.50 vs 0.31
