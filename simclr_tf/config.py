@@ -13,7 +13,7 @@ from simclr_tf.optimizers.schedules import scale_learning_rate
 def default_config():
     """All keys with the reference implementation's defaults (ImageNet-style SimCLR v2)."""
     c = ml_collections.ConfigDict()
-    c.mode = "pretrain"  # only pretrain for now (linear_eval / finetune / distill are planned)
+    c.mode = "pretrain"  # pretrain | linear_eval | finetune | distill
 
     # === Data ===
     # `embedded_fashion_mnist`, a tfds name (`cifar10`, `imagenet2012`, ...) or `dir:/path`.
@@ -84,6 +84,29 @@ def default_config():
     # affine terms, as MAE's linear probe); the reference protocol does not (False).
     c.eval.standardize_features = False
     c.eval.plots = False
+    # What linear_eval / finetune start from (and distill's student, when set): a pretraining
+    # work directory, a ckpt-* folder, a .weights.h5 or .keras file, or an exported encoder.
+    c.eval.checkpoint = ""
+    c.eval.label_fraction = 1.0  # imagenet2012 at 0.01 / 0.1: the official tfds subsets
+    c.eval.label_fraction_seed = 0  # the stratified draw for other datasets
+    # linear_eval: False trains the head on cached features of the centre crop; True trains it
+    # through the frozen encoder on random crops and flips, as the reference does.
+    c.eval.augment = False
+    c.eval.optimizer = "momentum"  # momentum (Nesterov) | lars
+    c.eval.momentum = 0.9
+    c.eval.learning_rate_scaling = "linear"  # linear (x B/256) | sqrt (x sqrt(B))
+    c.eval.warmup_epochs = 0
+    c.eval.from_projection_layer = 0  # finetune / distill: projection layers kept (v2: 1)
+    c.eval.fine_tune_after_block = -1  # finetune: freeze encoder block groups 0..b (-1: none)
+    c.eval.knn = True  # linear_eval with cached features also reports weighted kNN top-1
+    c.eval.knn_k = 200
+    c.eval.knn_temperature = 0.1
+
+    # === Distillation (distill mode; its training uses the eval.* optimiser keys) ===
+    c.distill = ml_collections.ConfigDict()
+    c.distill.teacher = ""  # a finetune work directory or a classifier .keras file
+    c.distill.temperature = 1.0
+    c.distill.alpha = 1.0  # weight of the distillation loss; 1 - alpha on the labelled loss
     return c
 
 

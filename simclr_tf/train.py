@@ -4,7 +4,8 @@
 
 Runs: config -> strategy -> dataset -> model -> compile -> fit (resumable) -> export
 [-> evaluation report]. Re-running the same command on the same work directory resumes an
-interrupted run from its newest checkpoint.
+interrupted run from its newest checkpoint. `--config.mode=linear_eval|finetune|distill` runs
+an evaluation protocol instead (`simclr_tf.evaluation.modes`).
 """
 
 import json
@@ -165,12 +166,15 @@ def main(argv):
     if config is None or not workdir:
         raise app.UsageError("Both --config and --workdir are required.")
     if config.mode != "pretrain":
-        # linear_eval / finetune / distill are planned; until they exist, say so plainly.
-        raise app.UsageError(
-            f"--config.mode={config.mode!r} is not available in this version; only 'pretrain' is. "
-            "Pretraining with eval.compare_baselines=True ends with a linear evaluation."
-        )
-    _, summary = pretrain(config, workdir)
+        from simclr_tf.evaluation.modes import check_mode_config, run_mode
+
+        try:
+            check_mode_config(config)
+        except ValueError as e:
+            raise app.UsageError(str(e)) from e
+        summary = run_mode(config, workdir)
+    else:
+        _, summary = pretrain(config, workdir)
     logging.info("Done: %s", json.dumps(summary, default=str))
 
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
-from simclr_tf.evaluation.classifier import build_classifier
+from simclr_tf.evaluation.pretrained import build_classifier
 from simclr_tf.evaluation.exported import ExportedEncoder
 from simclr_tf.evaluation.features import extract_dataset_features, extract_features
 from simclr_tf.evaluation.knn import knn_accuracy
@@ -87,7 +87,8 @@ def test_augmented_linear_evaluation_is_the_reference_protocol(pretrained, data)
     classifier = build_classifier(pretrained, 10, fine_tune_after_block=4)
     # Only the zero-initialised head trains; the frozen encoder's BN ignores `training`.
     assert [v.path for v in classifier.trainable_variables] == [
-        "classifier/head_supervised/kernel", "classifier/head_supervised/bias"
+        "classifier/head_supervised/kernel",
+        "classifier/head_supervised/bias",
     ]
     assert not np.any(classifier.head.kernel.numpy())
     views = tf.random.uniform((8, 16, 16, 3), seed=1)
@@ -106,7 +107,9 @@ def test_linear_evaluation_from_an_encoder_and_an_exported_encoder(pretrained, d
     expected = extract_features(pretrained, test[0])
     # An encoder alone takes images as they are: the evaluation transform first.
     views = pretrained.augment(test[0], training=False)
-    np.testing.assert_allclose(extract_features(pretrained.encoder, views), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        extract_features(pretrained.encoder, views), expected, rtol=1e-5, atol=1e-5
+    )
 
     path = export_encoder(pretrained, str(tmp_path / "encoder" / "1"))
     exported = ExportedEncoder(path)
@@ -129,8 +132,12 @@ def test_knn_on_pretrained_embeddings_beats_random_init(pretrained, data):
     dataset = tf.data.Dataset.from_tensor_slices((xt, yt)).batch(128)
     test_features, labels = extract_dataset_features(pretrained, dataset)  # keeps the partial batch
     np.testing.assert_array_equal(labels, yt)
-    np.testing.assert_allclose(test_features, extract_features(pretrained, xt), rtol=1e-5, atol=1e-5)
-    accuracy = knn_accuracy(extract_features(pretrained, x), y, test_features, yt, 10, k=200, temperature=0.1)
+    np.testing.assert_allclose(
+        test_features, extract_features(pretrained, xt), rtol=1e-5, atol=1e-5
+    )
+    accuracy = knn_accuracy(
+        extract_features(pretrained, x), y, test_features, yt, 10, k=200, temperature=0.1
+    )
 
     keras.utils.set_random_seed(0)
     random_init = tiny_simclr()

@@ -61,12 +61,13 @@ class ExportedEncoder:
         outputs = sorted(self._float.structured_outputs)
         if output not in outputs:
             raise ValueError(
-                f"`output` must be one of the export's outputs {outputs}. Received: output={output!r}"
+                f"`output` must be one of the export's outputs {outputs}. "
+                f"Received: output={output!r}"
             )
         self.output_dim = self._float.structured_outputs[output].shape[-1]
 
     def __call__(self, images, training=False):
-        """Embeddings (float32) of uint8 0-255 or float [0, 1] images `(B, H, W, C)`, C in {1, 3}."""
+        """Embeddings (float32) of uint8 0-255 or float [0, 1] images (B, H, W, C), C = 1 or 3."""
         del training  # the export is an inference graph
         images = tf.convert_to_tensor(images)
         if images.shape.rank != 4 or images.shape[-1] not in (1, 3):

@@ -59,7 +59,11 @@ def stratified_fraction(labels, fraction, seed=0, min_per_class=1):
     labels = np.asarray(labels).reshape(-1)
     if labels.size == 0:
         raise ValueError("stratified_fraction received no labels.")
-    if isinstance(min_per_class, bool) or not isinstance(min_per_class, numbers.Integral) or min_per_class < 0:
+    if (
+        isinstance(min_per_class, bool)
+        or not isinstance(min_per_class, numbers.Integral)
+        or min_per_class < 0
+    ):
         raise ValueError(
             f"`min_per_class` must be an integer >= 0. Received: min_per_class={min_per_class!r}"
         )

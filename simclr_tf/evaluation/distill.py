@@ -1,0 +1,258 @@
+"""Distillation with unlabelled examples (SimCLRv2, arXiv:2006.10029, sec. 2.3)."""
+
+import keras
+import tensorflow as tf
+
+from simclr_tf.evaluation.classifier import exclude_from_decay
+from simclr_tf.evaluation.finetune import scheduled_optimizer, training_dataset
+
+
+def distillation_loss(teacher_logits, student_logits, temperature=1.0):
+    """Per-example cross-entropy between the teacher's and the student's tempered softmax.
+
+    SimCLRv2's eq. 2: `-sum_y P_T(y|x; tau) log P_S(y|x; tau)` with
+    `P(y|x; tau) = softmax(logits / tau)`. No gradient flows into the teacher. The paper's form
+    is used as it is: Hinton et al.'s `tau ** 2` factor is not applied.
+
+    Returns:
+        (batch,) float32 losses.
+    """
+    if not temperature > 0:
+        raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}")
+    targets = tf.nn.softmax(tf.stop_gradient(tf.cast(teacher_logits, tf.float32)) / temperature)
+    log_probs = tf.nn.log_softmax(tf.cast(student_logits, tf.float32) / temperature)
+    return -tf.reduce_sum(targets * log_probs, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="simclr_tf")
+class Distiller(keras.Model):
+    """Trains a student `Classifier` on a fixed teacher's soft labels (SimCLRv2 sec. 2.3).
+
+    Per step: one random crop-and-flip view of each image (the student's `augment`); the teacher,
+    frozen and in inference mode, labels the view with `softmax(logits / temperature)`; the
+    student is trained on the same view with the loss of SimCLRv2's eq. 3,
+
+        alpha * distillation_loss + (1 - alpha) * cross-entropy on the labelled examples,
+
+    (`alpha = 1`, the default, is distillation alone, the paper's setting for its unlabelled
+    data). Labels are optional: batches may be images alone, or `(images, labels)` where a label
+    of -1 marks an unlabelled image (so one dataset can mix both). Student and teacher may differ
+    in architecture (self-distillation with the same encoder, or big-to-small); when their input
+    sizes differ the view is resized for the teacher.
+
+    `evaluate` reports the student's top-1 / top-5 on labelled data and `agreement`, the share
+    of images on which the student's and the teacher's predicted classes agree.
+
+    Args:
+        student: a `simclr_tf.evaluation.Classifier` (trainable).
+        teacher: a `Classifier` (frozen here: `trainable` is set to False).
+        temperature: tau of eq. 2.
+        alpha: the weight of the distillation term; `1 - alpha` weighs the labelled loss.
+
+    Example:
+
+    ```python
+    distiller = Distiller(student, teacher, temperature=1.0)
+    distiller.compile(optimizer=simclr_tf.LARS(1.0, weight_decay=1e-4))
+    distiller.fit(unlabelled_images_ds, epochs=100)
+    student_logits = distiller.student.predict(images)
+    ```
+    """
+
+    def __init__(self, student, teacher, temperature=1.0, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not temperature > 0:
+            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha}")
+        if student.num_classes != teacher.num_classes:
+            raise ValueError(
+                "Student and teacher must predict the same classes. Received: "
+                f"student.num_classes={student.num_classes}, "
+                f"teacher.num_classes={teacher.num_classes}"
+            )
+        # === Layers ===
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        # === Config ===
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+        # === Metrics ===
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.distill_tracker = keras.metrics.Mean(name="distill_loss")
+        self.agreement = keras.metrics.Mean(name="agreement")
+        self.top1 = keras.metrics.SparseCategoricalAccuracy(name="top1")
+        self.top5 = keras.metrics.SparseTopKCategoricalAccuracy(
+            k=min(5, student.num_classes), name="top5"
+        )
+        self.built = True  # student and teacher build themselves
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.distill_tracker, self.agreement, self.top1, self.top5]
+
+    def call(self, images, training=False):
+        return self.student(images, training=training)
+
+    def compile(self, optimizer="sgd", **kwargs):
+        """The student's head is kept out of the optimiser's decay, as `Classifier.compile`."""
+        super().compile(optimizer=optimizer, **kwargs)
+        exclude_from_decay(self.optimizer, self.student.head.trainable_variables)
+
+    def _teacher_logits(self, views):
+        size = self.teacher.augment.image_size
+        if views.shape[1] != size or views.shape[2] != size:
+            views = tf.image.resize(views, (size, size), method="bicubic")
+        return tf.cast(self.teacher.logits(views, training=False), tf.float32)
+
+    def _unpack(self, data):
+        if isinstance(data, dict):
+            return data["image"], data.get("label")
+        if isinstance(data, (tuple, list)):
+            return data[0], (data[1] if len(data) > 1 else None)
+        return data, None
+
+    def _update_agreement(self, student_logits, teacher_logits):
+        same = tf.equal(tf.argmax(student_logits, -1), tf.argmax(teacher_logits, -1))
+        self.agreement.update_state(tf.cast(same, tf.float32))
+
+    def _labelled_loss(self, labels, logits):
+        """Mean cross-entropy over the labelled examples (label >= 0); 0 when there are none."""
+        labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+        mask = tf.cast(labels >= 0, tf.float32)
+        losses = keras.losses.sparse_categorical_crossentropy(
+            tf.maximum(labels, 0), logits, from_logits=True
+        )
+        return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    def train_step(self, data):
+        images, labels = self._unpack(data)
+        views = self.student.augment(images, training=True)
+        teacher_logits = self._teacher_logits(views)
+        variables = self.student.trainable_variables
+        with tf.GradientTape() as tape:
+            student_logits = tf.cast(self.student.logits(views, training=True), tf.float32)
+            distill = tf.reduce_mean(
+                distillation_loss(teacher_logits, student_logits, self.temperature)
+            )
+            loss = self.alpha * distill
+            if labels is not None and self.alpha < 1.0:
+                loss += (1.0 - self.alpha) * self._labelled_loss(labels, student_logits)
+            if self.student.losses:
+                loss += tf.add_n([tf.cast(l, tf.float32) for l in self.student.losses])
+            # Gradients are summed over replicas: divide so the update is the global mean.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss / tf.cast(replicas, loss.dtype))
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        self.loss_tracker.update_state(loss)
+        self.distill_tracker.update_state(distill)
+        self._update_agreement(student_logits, teacher_logits)
+        return {m.name: m.result() for m in self.metrics[:3]}
+
+    def test_step(self, data):
+        images, labels = self._unpack(data)
+        views = self.student.augment(images, training=False)
+        teacher_logits = self._teacher_logits(views)
+        student_logits = tf.cast(self.student.logits(views, training=False), tf.float32)
+        distill = tf.reduce_mean(
+            distillation_loss(teacher_logits, student_logits, self.temperature)
+        )
+        self.loss_tracker.update_state(distill)
+        self.distill_tracker.update_state(distill)
+        self._update_agreement(student_logits, teacher_logits)
+        if labels is None:
+            return {m.name: m.result() for m in self.metrics[:3]}
+        self.top1.update_state(labels, student_logits)
+        self.top5.update_state(labels, student_logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "student": keras.saving.serialize_keras_object(self.student),
+                "teacher": keras.saving.serialize_keras_object(self.teacher),
+                "temperature": self.temperature,
+                "alpha": self.alpha,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("student", "teacher"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def distill(
+    student,
+    teacher,
+    train,
+    epochs,
+    temperature=1.0,
+    alpha=1.0,
+    batch_size=256,
+    steps_per_epoch=None,
+    optimizer="momentum",
+    base_learning_rate=0.1,
+    learning_rate_scaling="linear",
+    momentum=0.9,
+    weight_decay=0.0,
+    warmup_epochs=0,
+    callbacks=None,
+    seed=0,
+    verbose=0,
+):
+    """Distils `teacher` into `student` on (mostly unlabelled) images; returns the `Distiller`.
+
+    Args:
+        student, teacher: `Classifier`s with the same classes.
+        train: images alone (numpy), `(images, labels)` with -1 for unlabelled images, or a
+            batched, repeated `tf.data.Dataset` of either (with `steps_per_epoch`).
+        epochs: number of epochs.
+        temperature, alpha: see `Distiller`.
+        batch_size, steps_per_epoch, seed: as `fine_tune`.
+        optimizer, base_learning_rate, learning_rate_scaling, momentum, weight_decay,
+            warmup_epochs: the optimiser and schedule, as `fine_tune` builds them (cosine decay
+            after the warmup). The defaults are the linear-evaluation recipe's; the paper does
+            not tie distillation to one recipe, so tune them for the student.
+        callbacks, verbose: for `fit`.
+
+    Example:
+
+    ```python
+    distiller = distill(student, teacher, unlabelled_images, epochs=100, temperature=1.0)
+    print(distiller.evaluate(test_images, test_labels, return_dict=True)["agreement"])
+    ```
+    """
+    dataset, batch_size, steps_per_epoch = training_dataset(
+        train, batch_size, steps_per_epoch, seed
+    )
+    with student.distribute_strategy.scope():
+        distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
+        distiller.compile(
+            optimizer=scheduled_optimizer(
+                optimizer,
+                base_learning_rate,
+                learning_rate_scaling,
+                batch_size,
+                epochs,
+                steps_per_epoch,
+                warmup_epochs,
+                momentum,
+                weight_decay,
+            )
+        )
+    distiller.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=verbose,
+    )
+    return distiller

@@ -1,0 +1,253 @@
+"""The training command's evaluation modes: `linear_eval`, `finetune` and `distill`.
+
+    python -m simclr_tf.train --config=tf_configs/NAME.py --workdir=DIR \
+        --config.mode=linear_eval --config.eval.checkpoint=PRETRAIN_WORKDIR
+
+Each mode reads what it starts from (`eval.checkpoint`, see `load_pretrained`), the labelled
+data (`dataset`, `train_split` at `eval.label_fraction`, `eval_split` for the test), trains as
+the `eval.*` keys say, and writes `results.json` (and `config.json`) into the work directory;
+`finetune` and `distill` also save the trained network as `classifier.keras` (resumable from
+`checkpoints/` when interrupted, like pretraining).
+"""
+
+import json
+import os
+import sys
+import time
+
+import keras
+
+from simclr_tf.evaluation.classifier import FINE_TUNE_AFTER_BLOCK, Classifier
+from simclr_tf.evaluation.distill import distill
+from simclr_tf.evaluation.exported import ExportedEncoder
+from simclr_tf.evaluation.features import extract_dataset_features, extract_features
+from simclr_tf.evaluation.finetune import OPTIMIZERS, evaluate_classifier, fine_tune
+from simclr_tf.evaluation.finetune import training_dataset
+from simclr_tf.evaluation.knn import knn_accuracy
+from simclr_tf.evaluation.label_fractions import labelled_dataset
+from simclr_tf.evaluation.linear_eval import train_linear_classifier
+from simclr_tf.evaluation.pretrained import CLASSIFIER_FILE, build_classifier, load_pretrained
+from simclr_tf.evaluation.report import write_json
+from simclr_tf.evaluation.splits import Split, labelled_splits, partly_labelled_arrays
+
+MODES = ("linear_eval", "finetune", "distill")
+
+
+def run_mode(config, workdir):
+    """Runs `config.mode` into `workdir`; returns the results written to `results.json`."""
+    from simclr_tf.distribute import get_strategy
+
+    check_mode_config(config)
+    started = time.time()
+    # === Set-up ===
+    os.makedirs(workdir, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(config.precision)
+    strategy = get_strategy(config.tpu or None)
+    _save_config(config, workdir)
+    # === Train and evaluate ===
+    runners = {"linear_eval": _linear_eval, "finetune": _finetune, "distill": _distill}
+    results = runners[config.mode](config, workdir, strategy)
+    results.update(mode=config.mode, dataset=config.dataset, wall_time_s=time.time() - started)
+    write_json(os.path.join(workdir, "results.json"), results)
+    return results
+
+
+def check_mode_config(config):
+    """Fails fast, before any data or model is loaded, on settings a mode cannot run with."""
+    e = config.eval
+    if config.mode not in MODES:
+        raise ValueError(
+            f"`mode` must be 'pretrain' or one of {list(MODES)}. Received: mode={config.mode!r}"
+        )
+    if config.mode in ("linear_eval", "finetune") and not e.checkpoint:
+        raise ValueError(
+            f"--config.mode={config.mode} needs --config.eval.checkpoint: a pretraining work "
+            "directory, a ckpt-* folder, a .weights.h5 or .keras file, or an exported encoder."
+        )
+    if config.mode == "distill" and not config.distill.teacher:
+        raise ValueError(
+            "--config.mode=distill needs --config.distill.teacher: a finetune work directory "
+            "or a classifier .keras file."
+        )
+    if e.optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"`eval.optimizer` must be one of {list(OPTIMIZERS)}. Received: {e.optimizer!r}"
+        )
+    if e.fine_tune_after_block not in FINE_TUNE_AFTER_BLOCK:
+        raise ValueError(
+            f"`eval.fine_tune_after_block` must be one of {list(FINE_TUNE_AFTER_BLOCK)}. "
+            f"Received: {e.fine_tune_after_block!r}"
+        )
+    labelled_dataset(config.dataset, e.label_fraction)  # validates the fraction
+
+
+# --- The modes ----------------------------------------------------------------------------------
+
+
+def _linear_eval(config, workdir, strategy):
+    e = config.eval
+    with strategy.scope():
+        pretrained = load_pretrained(e.checkpoint, config)
+    train, test = labelled_splits(config, _image_size(pretrained, config))
+    num_classes = test.info.num_classes
+    results = {"checkpoint": e.checkpoint, "label_fraction": e.label_fraction}
+    if e.augment:
+        if isinstance(pretrained, ExportedEncoder):
+            raise ValueError(
+                "eval.augment=True trains through the Keras model; an exported encoder supports "
+                f"cached features only (eval.augment=False). Received: {e.checkpoint!r}"
+            )
+        with strategy.scope():
+            classifier = build_classifier(
+                pretrained, num_classes, fine_tune_after_block=4, copy_weights=False,
+                head_weight_decay=e.weight_decay,
+            )
+        _fit(classifier, config, workdir, train)
+        results.update(evaluate_classifier(classifier, test.batches(e.batch_size)))
+        results["protocol"] = "frozen encoder, random crop + flip, zero-init linear head"
+        return results
+    if train.arrays is not None:
+        train_x = extract_features(pretrained, train.arrays[0], e.batch_size)
+        train_y = train.arrays[1]
+    else:
+        train_x, train_y = extract_dataset_features(pretrained, train.batches(e.batch_size))
+    test_x, test_y = extract_dataset_features(pretrained, test.batches(e.batch_size))
+    results.update(
+        train_linear_classifier(
+            train_x, train_y, test_x, test_y, num_classes, epochs=e.epochs,
+            batch_size=e.batch_size, base_learning_rate=e.base_learning_rate,
+            weight_decay=e.weight_decay, standardize=bool(e.standardize_features),
+            seed=config.seed, verbose=_verbose(),
+        )
+    )
+    if e.knn:
+        results["knn_top1"] = knn_accuracy(
+            train_x, train_y, test_x, test_y, num_classes, k=e.knn_k, temperature=e.knn_temperature
+        )
+    results.update(num_train_examples=int(len(train_y)), num_examples=int(len(test_y)))
+    results["protocol"] = "frozen encoder, cached centre-crop features, zero-init linear head"
+    return results
+
+
+def _finetune(config, workdir, strategy):
+    e = config.eval
+    with strategy.scope():
+        pretrained = _simclr_model(load_pretrained(e.checkpoint, config), "finetune")
+    train, test = labelled_splits(config, _image_size(pretrained, config))
+    with strategy.scope():
+        classifier = build_classifier(
+            pretrained, test.info.num_classes, e.from_projection_layer, e.fine_tune_after_block,
+            copy_weights=False, head_weight_decay=e.weight_decay,
+        )
+    _fit(classifier, config, workdir, train)
+    classifier.save(os.path.join(workdir, CLASSIFIER_FILE))
+    results = evaluate_classifier(classifier, test.batches(e.batch_size))
+    results.update(
+        checkpoint=e.checkpoint, label_fraction=e.label_fraction,
+        from_projection_layer=e.from_projection_layer,
+        fine_tune_after_block=e.fine_tune_after_block,
+    )
+    return results
+
+
+def _distill(config, workdir, strategy):
+    e, d = config.eval, config.distill
+    teacher = load_pretrained(d.teacher, config)
+    if not isinstance(teacher, Classifier):
+        raise ValueError(
+            "`distill.teacher` must be a finetune work directory (with classifier.keras) or a "
+            f"classifier .keras file. Received: distill.teacher={d.teacher!r}"
+        )
+    with strategy.scope():
+        if e.checkpoint:  # a pretrained student
+            pretrained = _simclr_model(load_pretrained(e.checkpoint, config), "distill")
+        else:  # a student trained from scratch, of the config's architecture
+            from simclr_tf import builders
+
+            pretrained = builders.build_pretrainer(config, num_classes=None)
+            pretrained.build((None, config.image_size, config.image_size, 3))
+        student = build_classifier(
+            pretrained, teacher.num_classes, e.from_projection_layer, copy_weights=False,
+            head_weight_decay=e.weight_decay,
+        )
+    size = student.augment.image_size
+    if d.alpha < 1.0:
+        arrays = partly_labelled_arrays(config, size)
+        train = training_dataset(arrays, e.batch_size, seed=config.seed)
+    else:  # images only: the teacher's soft labels are the targets
+        train = Split(config, config.dataset, config.train_split, size, labeled=False).repeated(
+            e.batch_size
+        )
+    dataset, batch_size, steps = train
+    distiller = distill(
+        student, teacher, dataset, e.epochs, temperature=d.temperature, alpha=d.alpha,
+        batch_size=batch_size, steps_per_epoch=steps, callbacks=_callbacks(workdir),
+        seed=config.seed, verbose=_verbose(), **_optimizer_kwargs(e),
+    )
+    student.save(os.path.join(workdir, CLASSIFIER_FILE))
+    test = Split(config, config.dataset, config.eval_split, size)
+    scores = distiller.evaluate(test.batches(e.batch_size), return_dict=True, verbose=0)
+    teacher_scores = evaluate_classifier(teacher, test.batches(e.batch_size))
+    return {
+        "top1": float(scores["top1"]), "top5": float(scores["top5"]),
+        "agreement": float(scores["agreement"]), "teacher_top1": teacher_scores["top1"],
+        "teacher_top5": teacher_scores["top5"], "num_examples": teacher_scores["num_examples"],
+        "teacher": d.teacher, "temperature": d.temperature, "alpha": d.alpha,
+    }
+
+
+# --- Helpers --------------------------------------------------------------------------------------
+
+
+def _fit(classifier, config, workdir, train):
+    e = config.eval
+    dataset, batch_size, steps = train.repeated(e.batch_size)
+    fine_tune(
+        classifier, dataset, e.epochs, batch_size=batch_size, steps_per_epoch=steps,
+        callbacks=_callbacks(workdir), seed=config.seed, verbose=_verbose(), **_optimizer_kwargs(e),
+    )
+
+
+def _optimizer_kwargs(e):
+    return dict(
+        optimizer=e.optimizer, base_learning_rate=e.base_learning_rate,
+        learning_rate_scaling=e.learning_rate_scaling, momentum=e.momentum,
+        weight_decay=e.weight_decay, warmup_epochs=e.warmup_epochs,
+    )
+
+
+def _callbacks(workdir):
+    from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
+
+    return [
+        ResumableCheckpoint(os.path.join(workdir, "checkpoints")),
+        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+    ]
+
+
+def _simclr_model(model, mode):
+    if isinstance(model, ExportedEncoder) or not hasattr(model, "projection_head"):
+        raise ValueError(
+            f"{mode} starts from a pretrained SimCLR model (a pretraining work directory, "
+            "checkpoint or .keras file); an exported encoder or a classifier cannot be "
+            f"fine-tuned here. Received: {model!r}"
+        )
+    return model
+
+
+def _image_size(model, config):
+    """The encoder's input size: the pretrained model's own, else the config's."""
+    return getattr(getattr(model, "augment", None), "image_size", None) or config.image_size
+
+
+def _verbose():
+    return 1 if sys.stdout.isatty() else 2  # the live bar on a terminal, one line per epoch in logs
+
+
+def _save_config(config, workdir):
+    path = os.path.join(workdir, "config.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"config": config.to_dict()}, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
