@@ -1,40 +1,98 @@
-"""Warmup + cosine schedule and learning-rate scaling, against the reference's formulas."""
+"""Warmup + cosine schedule, learning-rate scaling and step counts, against the reference."""
 
 import math
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from simclr_tf.optimizers.schedules import WarmupCosine, scale_learning_rate
+from simclr_tf.optimizers.schedules import WarmupCosine, scale_learning_rate, steps_from_epochs
 
 
 def reference_rate(step, peak, total, warmup):
+    """tf2/model.py WarmUpAndCosineDecay, with tf.keras CosineDecay(peak, total - warmup)."""
     if step < warmup:
         return step / warmup * peak
     t = min(step - warmup, total - warmup)
     return 0.5 * peak * (1 + math.cos(math.pi * t / (total - warmup)))
 
 
-def test_matches_reference_formula():
-    schedule = WarmupCosine(peak_learning_rate=4.8, total_steps=100, warmup_steps=10)
-    for step in [0, 1, 5, 9, 10, 11, 50, 99, 100, 150]:
+@pytest.mark.parametrize("total,warmup", [(100, 10), (7, 3), (50, 0)])
+def test_matches_reference_formula(total, warmup):
+    schedule = WarmupCosine(peak_learning_rate=4.8, total_steps=total, warmup_steps=warmup)
+    for step in sorted(
+        {0, 1, warmup - 1, warmup, warmup + 1, total // 2, total - 1, total, 2 * total}
+    ):
+        if step < 0:
+            continue
         np.testing.assert_allclose(
-            float(schedule(step)), reference_rate(step, 4.8, 100, 10), rtol=1e-5, atol=1e-6
+            float(schedule(step)), reference_rate(step, 4.8, total, warmup), rtol=1e-5, atol=1e-6
         )
 
 
+def test_shape_of_the_curve():
+    schedule = WarmupCosine(2.0, total_steps=40, warmup_steps=8)
+    rates = np.array([float(schedule(s)) for s in range(45)])
+    assert rates[0] == 0.0 and rates[8] == pytest.approx(2.0)
+    assert np.all(np.diff(rates[:9]) > 0) and np.all(np.diff(rates[8:41]) < 0)
+    np.testing.assert_allclose(rates[40:], 0.0, atol=1e-7)
+    np.testing.assert_allclose(rates[24], 1.0, rtol=1e-6)  # halfway through the cosine
+
+
+def test_in_a_graph_with_int64_iterations():
+    schedule = WarmupCosine(1.0, total_steps=10, warmup_steps=4)
+    step = tf.Variable(3, dtype=tf.int64)
+    value = tf.function(lambda: schedule(step))()
+    assert value.dtype == tf.float32
+    np.testing.assert_allclose(value.numpy(), 0.75)
+
+
 def test_no_warmup_and_serialisation():
-    schedule = WarmupCosine(1.0, total_steps=10, warmup_steps=0)
+    schedule = WarmupCosine(1.0, total_steps=10, warmup_steps=0, name="lr")
     assert float(schedule(0)) == pytest.approx(1.0)
-    restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
-    assert restored.get_config() == schedule.get_config()
+    restored = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule)
+    )
+    assert isinstance(restored, WarmupCosine)
+    assert (
+        restored.get_config()
+        == schedule.get_config()
+        == {"peak_learning_rate": 1.0, "total_steps": 10, "warmup_steps": 0, "name": "lr"}
+    )
+    assert float(restored(5)) == pytest.approx(float(schedule(5)))
 
 
 def test_scaling():
     assert scale_learning_rate(0.3, 4096) == pytest.approx(4.8)
+    assert scale_learning_rate(1.0, 512) == pytest.approx(2.0)
     assert scale_learning_rate(0.075, 4096, "sqrt") == pytest.approx(4.8)
-    with pytest.raises(ValueError, match="scaling"):
+    with pytest.raises(ValueError, match="scaling='log'"):
         scale_learning_rate(0.3, 256, "log")
-    with pytest.raises(ValueError, match="warmup_steps"):
+    with pytest.raises(ValueError, match="batch_size=0"):
+        scale_learning_rate(0.3, 0)
+
+
+def test_steps_from_epochs_as_the_reference():
+    # ImageNet, batch 4096, 100 epochs, 10 warmup: 128116700 // 4096 + 1, 12811670 // 4096.
+    assert steps_from_epochs(1281167, 4096, 100) == (31279, 3127)
+    # CIFAR-10 README command: batch 512, 1000 epochs.
+    assert steps_from_epochs(50000, 512, 1000) == (50000 * 1000 // 512 + 1, 976)
+    assert steps_from_epochs(1000, 100, 2, warmup_epochs=0.5) == (21, 5)
+    # Warmup longer than training is capped, so WarmupCosine accepts it.
+    total, warmup = steps_from_epochs(100, 10, 1, warmup_epochs=10)
+    assert (total, warmup) == (11, 11)
+    WarmupCosine(1.0, total, warmup)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="warmup_steps=20"):
         WarmupCosine(1.0, total_steps=10, warmup_steps=20)
+    with pytest.raises(ValueError, match="total_steps=0"):
+        WarmupCosine(1.0, total_steps=0)
+    with pytest.raises(ValueError, match="peak_learning_rate=-1"):
+        WarmupCosine(-1.0, total_steps=10)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        steps_from_epochs(100, 0, 1)
+    with pytest.raises(ValueError, match="epochs=0"):
+        steps_from_epochs(100, 10, 0)

@@ -1,6 +1,9 @@
 """LARS (You, Gitman, Ginsburg 2017) as SimCLR's reference implements it."""
 
+import warnings
+
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -8,44 +11,56 @@ from keras import ops
 class LARS(keras.optimizers.Optimizer):
     """Layer-wise Adaptive Rate Scaling with classic momentum, as google-research/simclr.
 
-    For each variable w with gradient g (tf2/lars_optimizer.py, `classic_momentum=True`):
+    For each variable w with gradient g (tf2/lars_optimizer.py, `classic_momentum=True`, the
+    setting of every SimCLR run):
 
-        g' = g + weight_decay * w                       (unless excluded from weight decay)
+        g' = g + weight_decay * w                        (unless excluded from weight decay)
         trust = eta * |w| / |g'|  if |w| > 0 and |g'| > 0 and not excluded, else 1
         m = momentum * m + learning_rate * trust * g'
-        w = w - m                                        (nesterov: w - (momentum*m + lr*trust*g'))
+        w = w - m                                  (nesterov: w - (momentum * m + lr * trust * g'))
 
-    The weight decay is coupled into the gradient BEFORE the trust ratio, so this optimiser does
-    not use Keras' decoupled `weight_decay` mechanism (which would decay the weights a second
-    time, outside the trust ratio).
+    Weight decay is coupled into the gradient BEFORE the trust ratio. Keras' base `weight_decay`
+    is decoupled (applied to the weights before `update_step`) and would decay them a second
+    time, outside the trust ratio, so this optimiser keeps `weight_decay` as its own
+    hyperparameter (same name and config key) and switches the base mechanism off.
 
-    Exclusions. The reference excludes batch-norm variables and biases by name
-    ("batch_normalization", "bias"); in Keras 3 a variable's name is short ("gamma", "kernel")
-    so those regexes match nothing. Here 1-D variables (biases, BN gammas/betas) are excluded
-    from both weight decay and adaptation by rank (`exclude_1d=True`), and more can be excluded
-    by substring of the variable path (`exclude_from_weight_decay_names`, serialised) or by the
-    variables themselves (`exclude_from_weight_decay(var_list=...)`,
-    `exclude_from_layer_adaptation(var_list=...)`: runtime state, not serialised; `SimCLR` uses
-    it for its online probe). The identity exclusions may be added until the train step is
-    traced.
+    Exclusions (from both weight decay and adaptation unless said otherwise). The reference
+    excludes by name ("batch_normalization", "bias", "head_supervised"); Keras 3 names are short
+    ("gamma", "kernel"), so those patterns would match nothing and are not used. Instead:
+    - by rank: variables of rank <= 1 (biases, batch-norm gammas and betas) when `exclude_1d`;
+    - by path: substrings of `variable.path` (`exclude_from_weight_decay_names`,
+      `exclude_from_layer_adaptation_names`), part of the config;
+    - by identity: `exclude_from_weight_decay(var_list=...)` and
+      `exclude_from_layer_adaptation(var_list=...)`, for the online probe or a classifier head.
+      These are runtime state, NOT in `get_config()`: re-apply them after `from_config`. They
+      take effect at the next trace of the update; call them before training (`SimCLR` does so
+      when its train step is traced). A later change warns, since compiled steps keep the old
+      decision until the model is recompiled.
+    Variable-to-decision is resolved in Python while tracing, so it costs nothing per step.
+
+    Only the reference's classic momentum is implemented (its "popular" momentum variant,
+    `classic_momentum=False`, is used by no SimCLR configuration).
 
     Args:
         learning_rate: float or schedule (e.g. `simclr_tf.WarmupCosine`).
-        momentum: 0.9 in the reference.
-        eta: trust coefficient, 0.001.
-        weight_decay: coupled L2 coefficient (1e-6 SimCLR v1, 1e-4 v2 / CIFAR).
-        nesterov: Nesterov momentum.
+        momentum: in [0, 1); 0.9 in the reference.
+        eta: trust coefficient (the reference's `eeta`), > 0; 0.001.
+        weight_decay: coupled L2 coefficient, >= 0 (1e-6 SimCLR v1, 1e-4 v2 / CIFAR);
+            `None` means 0.
+        nesterov: Nesterov momentum (the reference's `use_nesterov`).
         exclude_1d: exclude variables of rank <= 1 from decay and adaptation.
         exclude_from_weight_decay_names: substrings of variable paths excluded from decay.
         exclude_from_layer_adaptation_names: substrings excluded from adaptation; `None` uses
-            the weight-decay list, as the reference.
+            `exclude_from_weight_decay_names`, as the reference.
         name, **kwargs: passed to `keras.optimizers.Optimizer` (e.g. `global_clipnorm`).
 
     Example:
 
     ```python
-    optimizer = simclr_tf.LARS(learning_rate=simclr_tf.WarmupCosine(4.8, 31200, 3120),
-                               weight_decay=1e-6)
+    lr = simclr_tf.WarmupCosine(simclr_tf.scale_learning_rate(0.3, 4096), 31200, 3120)
+    optimizer = simclr_tf.LARS(learning_rate=lr, weight_decay=1e-6)
+    optimizer.exclude_from_weight_decay(var_list=head.trainable_variables)
+    optimizer.exclude_from_layer_adaptation(var_list=head.trainable_variables)
     ```
     """
 
@@ -62,17 +77,17 @@ class LARS(keras.optimizers.Optimizer):
         name="lars",
         **kwargs,
     ):
-        kwargs.pop("weight_decay", None)
+        # weight_decay=None: the base class must not apply its decoupled decay.
         super().__init__(learning_rate=learning_rate, name=name, weight_decay=None, **kwargs)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"`momentum` must be in [0, 1). Received: momentum={momentum}")
-        if eta <= 0:
+        if not eta > 0:
             raise ValueError(f"`eta` must be > 0. Received: eta={eta}")
         if weight_decay is not None and weight_decay < 0:
             raise ValueError(f"`weight_decay` must be >= 0. Received: weight_decay={weight_decay}")
+        # === Config ===
         self.momentum = float(momentum)
         self.eta = float(eta)
-        # Set after super().__init__: the base class must not see it (it would decouple it).
         self.weight_decay = float(weight_decay or 0.0)
         self.nesterov = bool(nesterov)
         self.exclude_1d = bool(exclude_1d)
@@ -82,69 +97,99 @@ class LARS(keras.optimizers.Optimizer):
             if exclude_from_layer_adaptation_names is None
             else list(exclude_from_layer_adaptation_names)
         )
+        # === Runtime state (not serialised) ===
         self._no_decay_ids = set()
         self._no_adapt_ids = set()
+        self._paths = {}  # var key -> Keras path; update_step only sees the backend variable
+        self._update_traced = False
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
         self._momentums = self.add_optimizer_variables(var_list, "momentum")
+        self._paths = {self._var_key(v): getattr(v, "path", v.name) for v in var_list}
+
+    def _apply_weight_decay(self, variables):
+        """No decoupled decay: LARS couples it into the gradient in `update_step`."""
 
     # --- Exclusions -------------------------------------------------------------------------
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
-        """Adds variables (by identity) or path substrings to the weight-decay exclusions."""
-        self._no_decay_ids.update(self._var_key(v) for v in (var_list or []))
-        self.exclude_from_weight_decay_names.extend(var_names or [])
+        """Excludes variables (by identity) or path substrings from weight decay.
+
+        Unlike Keras' base method, it may be called after `build` and adds to, rather than
+        replaces, the previous exclusions.
+        """
+        self._extend(self._no_decay_ids, var_list, self.exclude_from_weight_decay_names, var_names)
 
     def exclude_from_layer_adaptation(self, var_list=None, var_names=None):
-        """Adds variables (by identity) or path substrings to the trust-ratio exclusions."""
-        self._no_adapt_ids.update(self._var_key(v) for v in (var_list or []))
-        if var_names:
-            if self.exclude_from_layer_adaptation_names is None:
-                self.exclude_from_layer_adaptation_names = list(self.exclude_from_weight_decay_names)
-            self.exclude_from_layer_adaptation_names.extend(var_names)
+        """Excludes variables (by identity) or path substrings from the trust ratio."""
+        names = self.exclude_from_layer_adaptation_names
+        if var_names and names is None:
+            names = self.exclude_from_layer_adaptation_names = list(
+                self.exclude_from_weight_decay_names
+            )
+        self._extend(self._no_adapt_ids, var_list, names, var_names)
+
+    def _extend(self, ids, var_list, names, var_names):
+        new_ids = {self._var_key(v) for v in var_list or []} - ids
+        new_names = [n for n in var_names or [] if n not in names]
+        if (new_ids or new_names) and self._update_traced:
+            warnings.warn(
+                "LARS exclusions changed after the update step was compiled: compiled train "
+                "steps keep the previous ones. Exclude variables before training, or compile "
+                "the model again.",
+                stacklevel=3,
+            )
+        ids.update(new_ids)
+        if new_names:
+            names.extend(new_names)
 
     def _excluded(self, variable, ids, names):
         if self.exclude_1d and len(variable.shape) <= 1:
             return True
-        if self._var_key(variable) in ids:
+        key = self._var_key(variable)
+        if key in ids:
             return True
-        path = getattr(variable, "path", variable.name)
+        path = self._paths.get(key) or getattr(variable, "path", variable.name)
         return any(n in path for n in names)
 
     def uses_weight_decay(self, variable):
+        """Whether `variable` gets the coupled weight decay."""
         if not self.weight_decay:
             return False
-        return not self._excluded(variable, self._no_decay_ids, self.exclude_from_weight_decay_names)
+        return not self._excluded(
+            variable, self._no_decay_ids, self.exclude_from_weight_decay_names
+        )
 
     def uses_layer_adaptation(self, variable):
+        """Whether `variable`'s step is scaled by the trust ratio."""
         names = self.exclude_from_layer_adaptation_names
         if names is None:
             names = self.exclude_from_weight_decay_names
         return not self._excluded(variable, self._no_adapt_ids, names)
 
-    def _apply_weight_decay(self, variables):
-        """No decoupled decay: LARS couples it into the gradient in `update_step`."""
-        return
-
     # --- The update -------------------------------------------------------------------------
 
     def update_step(self, gradient, variable, learning_rate):
-        lr = ops.cast(learning_rate, variable.dtype)
-        grad = ops.cast(gradient, variable.dtype)
-        momentum = ops.cast(self.momentum, variable.dtype)
+        if not tf.executing_eagerly():
+            self._update_traced = True  # the exclusion decisions below are now compiled in
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        grad = ops.cast(gradient, dtype)
+        momentum = ops.cast(self.momentum, dtype)
         m = self._momentums[self._get_variable_index(variable)]
         if self.uses_weight_decay(variable):
-            grad = ops.add(grad, ops.multiply(ops.cast(self.weight_decay, variable.dtype), variable))
+            grad = ops.add(grad, ops.multiply(ops.cast(self.weight_decay, dtype), variable))
         if self.uses_layer_adaptation(variable):
             w_norm = ops.sqrt(ops.sum(ops.square(variable)))
             g_norm = ops.sqrt(ops.sum(ops.square(grad)))
-            safe_g = ops.where(g_norm > 0, g_norm, ops.ones_like(g_norm))
+            # Divide by a safe norm so the unused branch of `where` has no inf/NaN gradient.
+            safe_g_norm = ops.where(g_norm > 0, g_norm, ops.ones_like(g_norm))
             trust = ops.where(
                 ops.logical_and(w_norm > 0, g_norm > 0),
-                ops.cast(self.eta, variable.dtype) * w_norm / safe_g,
+                ops.cast(self.eta, dtype) * w_norm / safe_g_norm,
                 ops.ones_like(w_norm),
             )
             lr = ops.multiply(lr, trust)
@@ -166,7 +211,16 @@ class LARS(keras.optimizers.Optimizer):
                 "nesterov": self.nesterov,
                 "exclude_1d": self.exclude_1d,
                 "exclude_from_weight_decay_names": list(self.exclude_from_weight_decay_names),
-                "exclude_from_layer_adaptation_names": self.exclude_from_layer_adaptation_names,
+                "exclude_from_layer_adaptation_names": (
+                    None
+                    if self.exclude_from_layer_adaptation_names is None
+                    else list(self.exclude_from_layer_adaptation_names)
+                ),
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # Keras' base replaces a schedule's config by the object in the caller's dict; copy.
+        return super().from_config(dict(config), custom_objects=custom_objects)

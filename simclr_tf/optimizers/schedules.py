@@ -9,40 +9,70 @@ from keras import ops
 def scale_learning_rate(base_learning_rate, batch_size, scaling="linear"):
     """The reference's learning-rate scaling: `base * B / 256` ("linear") or `base * sqrt(B)`.
 
-    Example: `scale_learning_rate(0.3, 4096)` is 4.8 (SimCLR v1 on ImageNet);
-    `scale_learning_rate(0.075, 4096, "sqrt")` is 4.8 too (SimCLRv2).
+    `batch_size` is the global batch (all replicas). Examples: `scale_learning_rate(0.3, 4096)`
+    is 4.8 (SimCLR v1 on ImageNet); `scale_learning_rate(0.075, 4096, "sqrt")` is 4.8 too
+    (SimCLRv2).
     """
-    if batch_size <= 0:
+    if not batch_size > 0:
         raise ValueError(f"`batch_size` must be > 0. Received: batch_size={batch_size}")
     if scaling == "linear":
         return base_learning_rate * batch_size / 256.0
     if scaling == "sqrt":
         return base_learning_rate * math.sqrt(batch_size)
-    raise ValueError(
-        f"`scaling` must be one of ['linear', 'sqrt']. Received: scaling={scaling!r}"
-    )
+    raise ValueError(f"`scaling` must be one of ['linear', 'sqrt']. Received: scaling={scaling!r}")
+
+
+def steps_from_epochs(num_examples, batch_size, epochs, warmup_epochs=10):
+    """`(total_steps, warmup_steps)` from epochs, exactly as the reference counts them.
+
+    tf2/model.py: `total_steps = num_examples * epochs // batch_size + 1` (`get_train_steps`)
+    and `warmup_steps = int(round(warmup_epochs * num_examples // batch_size))`, a floor
+    division (the `round` only turns the float into an int). The reference streams a repeated
+    dataset, so `total_steps` counts examples seen, not `epochs` times the batches of one
+    epoch: with a per-epoch `drop_remainder=True` dataset, `fit(epochs=...)` runs
+    `epochs * (num_examples // batch_size)` steps, a little fewer (ImageNet, batch 4096, 100
+    epochs: 31,279 vs 31,200), and the learning rate then stops just above 0.
+
+    Example: `steps_from_epochs(1281167, 4096, 100)` is `(31279, 3127)`.
+    """
+    for arg, value in [("num_examples", num_examples), ("batch_size", batch_size)]:
+        if not value > 0:
+            raise ValueError(f"`{arg}` must be > 0. Received: {arg}={value}")
+    if not epochs > 0 or warmup_epochs < 0:
+        raise ValueError(
+            "`epochs` must be > 0 and `warmup_epochs` >= 0. "
+            f"Received: epochs={epochs}, warmup_epochs={warmup_epochs}"
+        )
+    total_steps = int(num_examples * epochs // batch_size + 1)
+    warmup_steps = int(round(warmup_epochs * num_examples // batch_size))
+    return total_steps, min(warmup_steps, total_steps)
 
 
 @keras.saving.register_keras_serializable(package="simclr_tf")
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup from 0 to `peak_learning_rate`, then cosine decay to 0.
 
-    Exactly the reference's `WarmUpAndCosineDecay`: at step s (the optimiser's `iterations`,
-    0 for the first update) the rate is `s / warmup_steps * peak` while `s < warmup_steps`, then
+    SimCLR's schedule (Chen et al. 2020, arXiv:2002.05709, Appendix B.1: linear warmup for 10
+    epochs, then cosine decay without restarts), exactly as the reference's
+    `WarmUpAndCosineDecay` (tf2/model.py): at step s (the optimiser's `iterations`, 0 at the
+    first update, as in the reference, so that update has rate 0 when there is a warmup) the
+    rate is `s / warmup_steps * peak` while `s < warmup_steps`, then
     `peak * 0.5 * (1 + cos(pi * min(s - warmup_steps, T) / T))` with
-    `T = total_steps - warmup_steps`. Step counts are derived from epochs by the caller
-    (`warmup_steps = round(warmup_epochs * num_examples // batch_size)` in the reference).
+    `T = total_steps - warmup_steps`, and 0 from `total_steps` on. `steps_from_epochs` gives the
+    reference's step counts; the peak comes from `scale_learning_rate`.
 
     Args:
         peak_learning_rate: the rate reached after warmup (already scaled for the batch size,
-            see `scale_learning_rate`).
-        total_steps: the length of training, in optimiser steps.
-        warmup_steps: steps of linear warmup (0: none).
+            see `scale_learning_rate`), >= 0.
+        total_steps: the length of training, in optimiser steps, >= 1.
+        warmup_steps: steps of linear warmup, in [0, total_steps] (0: none).
+        name: optional name of the schedule.
 
     Example:
 
     ```python
-    lr = simclr_tf.WarmupCosine(scale_learning_rate(0.3, 4096), total_steps=31200, warmup_steps=3120)
+    total, warmup = simclr_tf.steps_from_epochs(1281167, 4096, epochs=100, warmup_epochs=10)
+    lr = simclr_tf.WarmupCosine(simclr_tf.scale_learning_rate(0.3, 4096), total, warmup)
     optimizer = simclr_tf.LARS(learning_rate=lr, weight_decay=1e-6)
     ```
     """
@@ -51,12 +81,13 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         super().__init__()
         if total_steps < 1 or warmup_steps < 0 or warmup_steps > total_steps:
             raise ValueError(
-                "Need total_steps >= 1 and 0 <= warmup_steps <= total_steps. "
+                "`total_steps` must be >= 1 and `warmup_steps` in [0, total_steps]. "
                 f"Received: total_steps={total_steps}, warmup_steps={warmup_steps}"
             )
         if peak_learning_rate < 0:
             raise ValueError(
-                f"`peak_learning_rate` must be >= 0. Received: {peak_learning_rate}"
+                "`peak_learning_rate` must be >= 0. "
+                f"Received: peak_learning_rate={peak_learning_rate}"
             )
         self.peak_learning_rate = float(peak_learning_rate)
         self.total_steps = int(total_steps)
