@@ -131,8 +131,12 @@ def test_derived_values_follow_overrides():
         resolve(config, num_train_examples=100)
 
 
-def test_unimplemented_mode_is_a_clear_usage_error(tmp_path):
+def test_mode_without_its_inputs_is_a_clear_usage_error(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(train_command(str(tmp_path / "w"), "--config.mode=finetune"), cwd=ROOT,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, timeout=120)
+                          env=env, capture_output=True, timeout=120)
     assert done.returncode != 0
-    assert b"not available in this version" in done.stderr
+    assert b"needs --config.eval.checkpoint" in done.stderr
+    done = subprocess.run(train_command(str(tmp_path / "w"), "--config.mode=bogus"), cwd=ROOT,
+                          env=env, capture_output=True, timeout=120)
+    assert done.returncode != 0 and b"`mode` must be 'pretrain' or one of" in done.stderr
