@@ -1,5 +1,11 @@
 """Fine-tuning (SimCLRv2): the classifier's graph from projection layer k, freezing after block b,
-the optimiser's exclusions, serialization and global BN."""
+the optimiser's exclusions, serialization, global BN and two workers."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -210,3 +216,69 @@ def test_global_batch_norm_and_a_step_under_two_replicas(two_replicas, labelled)
     assert norms and all(layer.synchronized for layer in norms + encoder_norms)
     history = fine_tune(classifier, (labelled[0][:64], labelled[1][:64]), epochs=1, batch_size=32)
     assert np.isfinite(history.history["loss"]).all()
+
+
+WORKER = """
+import os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import numpy as np, tensorflow as tf
+from simclr_tf.augment.simclr_augment import SimCLRAugment
+from simclr_tf.evaluation.classifier import Classifier
+from simclr_tf.evaluation.distill import distill
+from simclr_tf.evaluation.finetune import fine_tune
+from simclr_tf.models.resnet import ResNet
+
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
+labels = rng.integers(0, 4, 32).astype(np.int32)
+options = tf.data.Options()
+options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+def classifier():
+    encoder = ResNet(depth=18, width_multiplier=0.125, cifar_stem=True, input_shape=(16, 16, 3))
+    return Classifier(encoder, 4, SimCLRAugment(16, color_distort=False, blur=False, seed=0))
+
+with strategy.scope():
+    teacher, student = classifier(), classifier()
+labelled = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8, drop_remainder=True)
+loss = fine_tune(teacher, labelled.repeat().with_options(options), 1, batch_size=8,
+                 steps_per_epoch=2).history["loss"]
+unlabelled = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
+distilled = distill(student, teacher, unlabelled.repeat().with_options(options), 1, batch_size=8,
+                    steps_per_epoch=2).history.history["loss"]
+np.savez(sys.argv[1], loss=np.ravel(loss), distilled=np.ravel(distilled),
+         **{f"w{i}": w for i, w in enumerate(student.get_weights())})
+"""
+
+
+@pytest.mark.large
+def test_fine_tuning_and_distillation_under_two_workers(tmp_path):
+    """MultiWorkerMirroredStrategy with uint8 (images, labels): Keras 3.15's build and log
+    handling need the workarounds of `Classifier` and `Distiller` (tensorflow/tensorflow#72388)."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env["PYTHONPATH"] = root
+    procs, outs = [], []
+    for index in range(2):
+        task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        outs.append(str(tmp_path / f"worker{index}.npz"))
+        procs.append(subprocess.Popen(
+            [sys.executable, str(script), outs[-1]], env={**env, "TF_CONFIG": json.dumps(task)},
+            stderr=subprocess.PIPE,
+        ))
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-3000:]
+    first, second = np.load(outs[0]), np.load(outs[1])
+    assert np.isfinite(first["loss"]).all() and np.isfinite(first["distilled"]).all()
+    for key in first.files:  # the workers stay in sync
+        np.testing.assert_array_equal(first[key], second[key])

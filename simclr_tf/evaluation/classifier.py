@@ -160,6 +160,16 @@ class Classifier(keras.Model):
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         exclude_from_decay(self.optimizer, self.head.trainable_variables)
 
+    def train_step(self, data):
+        return worker_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return worker_logs(super().test_step(data))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if not build_from_one_replica(self, iterator):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -181,6 +191,36 @@ class Classifier(keras.Model):
         for key in ("encoder", "augment", "projection"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def build_from_one_replica(model, iterator):
+    """Keras 3.15 builds a model's metrics under a strategy from a first batch all-reduced (MEAN)
+    over replicas, which fails for uint8 images under MultiWorkerMirroredStrategy
+    (tensorflow/tensorflow#72388); one replica's slice has the same structure and dtypes.
+    Returns False (nothing done) where Keras' own build applies."""
+    if iterator is None or model._distribute_strategy is None:
+        return False
+    for _, _, batches in iterator:
+        batch = next(batches)
+        break
+    strategy = model.distribute_strategy
+    local = tf.nest.map_structure(
+        lambda v: strategy.experimental_local_results(v)[0]
+        if isinstance(v, tf.distribute.DistributedValues)
+        else v,
+        batch,
+    )
+    with strategy.scope():
+        model._symbolic_build(data_batch=local)
+    return True
+
+
+def worker_logs(logs):
+    """Keras 3.15 concatenates the logs of the workers of a MultiWorkerMirroredStrategy and fails
+    on scalars (tensorflow/tensorflow#72388): give them shape [1] there, as `SimCLR` does."""
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+    return logs
 
 
 def exclude_from_decay(optimizer, variables):

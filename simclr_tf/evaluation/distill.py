@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from simclr_tf.evaluation.classifier import exclude_from_decay
+from simclr_tf.evaluation.classifier import build_from_one_replica, exclude_from_decay
+from simclr_tf.evaluation.classifier import worker_logs
 from simclr_tf.evaluation.finetune import scheduled_optimizer, training_dataset
 
 
@@ -149,7 +150,7 @@ class Distiller(keras.Model):
         self.loss_tracker.update_state(loss)
         self.distill_tracker.update_state(distill)
         self._update_agreement(student_logits, teacher_logits)
-        return {m.name: m.result() for m in self.metrics[:3]}
+        return worker_logs({m.name: m.result() for m in self.metrics[:3]})
 
     def test_step(self, data):
         images, labels = self._unpack(data)
@@ -163,10 +164,14 @@ class Distiller(keras.Model):
         self.distill_tracker.update_state(distill)
         self._update_agreement(student_logits, teacher_logits)
         if labels is None:
-            return {m.name: m.result() for m in self.metrics[:3]}
+            return worker_logs({m.name: m.result() for m in self.metrics[:3]})
         self.top1.update_state(labels, student_logits)
         self.top5.update_state(labels, student_logits)
-        return {m.name: m.result() for m in self.metrics}
+        return worker_logs({m.name: m.result() for m in self.metrics})
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if not build_from_one_replica(self, iterator):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self):
         config = super().get_config()
