@@ -61,6 +61,14 @@ def test_labelled_term_masks_unlabelled_examples(rng):
     assert float(distiller._labelled_loss(np.full(5, -1), logits)) == 0.0
 
 
+def test_distiller_config_round_trip():
+    distiller = Distiller(tiny_classifier(num_classes=3), tiny_classifier(num_classes=3), 2.0, 0.7)
+    config = distiller.get_config()
+    clone = Distiller.from_config(config)
+    assert (clone.temperature, clone.alpha) == (2.0, 0.7)
+    assert clone.get_config() == config and not clone.teacher.trainable
+
+
 def test_distiller_checks_its_arguments():
     with pytest.raises(ValueError, match="same classes"):
         Distiller(tiny_classifier(num_classes=3), tiny_classifier(num_classes=4))

@@ -160,6 +160,8 @@ def test_head_is_kept_out_of_weight_decay_and_trust_ratio():
     assert sgd.nesterov
     classifier.compile(optimizer=sgd)
     assert not sgd._use_weight_decay(classifier.head.kernel) and sgd._use_weight_decay(kernel)
+    gamma = next(v for v in classifier.encoder.trainable_variables if v.path.endswith("gamma"))
+    assert not sgd._use_weight_decay(gamma)  # batch norm is never decayed
     # The head's own decay: weight_decay * l2_loss(kernel), as the reference adds it.
     classifier.head.kernel.assign(tf.ones_like(classifier.head.kernel))
     expected = 1e-4 * float(tf.nn.l2_loss(classifier.head.kernel))

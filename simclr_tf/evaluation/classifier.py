@@ -158,7 +158,7 @@ class Classifier(keras.Model):
                 ),
             ]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        exclude_from_decay(self.optimizer, self.head.trainable_variables)
+        exclude_from_decay(self.optimizer, self)
 
     def train_step(self, data):
         return worker_logs(super().train_step(data))
@@ -223,14 +223,18 @@ def worker_logs(logs):
     return logs
 
 
-def exclude_from_decay(optimizer, variables):
-    """Keeps `variables` out of the optimiser's weight decay (and LARS' trust ratio)."""
+def exclude_from_decay(optimizer, classifier):
+    """Keeps a classifier's head out of the optimiser's weight decay and LARS' trust ratio (it has
+    its own L2 term), and its 1-D variables (batch-norm scales and offsets) out of the decay, as
+    the reference does with LARS (by name) and with momentum (its L2 loss skips batch norm)."""
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-    if optimizer is None or not variables:
+    if optimizer is None:
         return
-    if hasattr(optimizer, "exclude_from_layer_adaptation"):  # simclr_tf.LARS: any time
-        optimizer.exclude_from_weight_decay(var_list=variables)
-        optimizer.exclude_from_layer_adaptation(var_list=variables)
+    head = classifier.head.trainable_variables
+    if hasattr(optimizer, "exclude_from_layer_adaptation"):  # simclr_tf.LARS (1-D by its rule)
+        optimizer.exclude_from_weight_decay(var_list=head)
+        optimizer.exclude_from_layer_adaptation(var_list=head)
     elif getattr(optimizer, "weight_decay", None) and not optimizer.built:
-        optimizer.exclude_from_weight_decay(var_list=variables)
+        one_d = [v for v in classifier.trainable_variables if len(v.shape) <= 1]
+        optimizer.exclude_from_weight_decay(var_list=head + one_d)
 

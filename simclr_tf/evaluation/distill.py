@@ -99,7 +99,7 @@ class Distiller(keras.Model):
     def compile(self, optimizer="sgd", **kwargs):
         """The student's head is kept out of the optimiser's decay, as `Classifier.compile`."""
         super().compile(optimizer=optimizer, **kwargs)
-        exclude_from_decay(self.optimizer, self.student.head.trainable_variables)
+        exclude_from_decay(self.optimizer, self.student)
 
     def _teacher_logits(self, views):
         size = self.teacher.augment.image_size

@@ -75,6 +75,14 @@ def fine_tune(
 
     Returns:
         The Keras `History`.
+
+    Example:
+
+    ```python
+    classifier = build_classifier(pretrained, num_classes=10, from_projection_layer=1)
+    fine_tune(classifier, (train_images, train_labels), epochs=60, batch_size=1024)
+    print(evaluate_classifier(classifier, (test_images, test_labels)))  # {"top1": ..., ...}
+    ```
     """
     dataset, batch_size, steps_per_epoch = training_dataset(
         train, batch_size, steps_per_epoch, seed

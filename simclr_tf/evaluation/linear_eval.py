@@ -113,6 +113,13 @@ def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=F
 
     Returns:
         dict with `top1`, `top5` (fractions in [0, 1]) and `train_top1` (cached features).
+
+    Example:
+
+    ```python
+    result = simclr_tf.linear_evaluation(model, (x_train, y_train), (x_test, y_test), 10)
+    result = simclr_tf.linear_evaluation("runs/demo/export/encoder/1", train, test, 10)
+    ```
     """
     from simclr_tf.evaluation.exported import ExportedEncoder, is_saved_model
 

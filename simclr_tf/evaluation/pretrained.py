@@ -43,6 +43,13 @@ def load_pretrained(path, config=None):
     Args:
         path: see above.
         config: the current config, used for the architecture when `path` carries none.
+
+    Example:
+
+    ```python
+    model = load_pretrained("runs/demo")                       # a SimCLR, weights restored
+    encoder = load_pretrained("runs/demo/export/encoder/1")    # an ExportedEncoder
+    ```
     """
     if not path:
         raise ValueError(f"`eval.checkpoint` is required: the path of {_ACCEPTED}. Received: ''")
