@@ -211,6 +211,7 @@ def distill(
     callbacks=None,
     seed=0,
     verbose=0,
+    compile_kwargs=None,
 ):
     """Distils `teacher` into `student` on (mostly unlabelled) images; returns the `Distiller`.
 
@@ -226,6 +227,7 @@ def distill(
             after the warmup). The defaults are the linear-evaluation recipe's; the paper does
             not tie distillation to one recipe, so tune them for the student.
         callbacks, verbose: for `fit`.
+        compile_kwargs: more `compile` arguments (`jit_compile`, `steps_per_execution`).
 
     Example:
 
@@ -239,18 +241,12 @@ def distill(
     )
     with student.distribute_strategy.scope():
         distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
+        schedule = (base_learning_rate, learning_rate_scaling, batch_size, epochs, steps_per_epoch)
         distiller.compile(
             optimizer=scheduled_optimizer(
-                optimizer,
-                base_learning_rate,
-                learning_rate_scaling,
-                batch_size,
-                epochs,
-                steps_per_epoch,
-                warmup_epochs,
-                momentum,
-                weight_decay,
-            )
+                optimizer, *schedule, warmup_epochs, momentum, weight_decay
+            ),
+            **(compile_kwargs or {}),
         )
     distiller.fit(
         dataset,

@@ -49,6 +49,7 @@ def fine_tune(
     callbacks=None,
     seed=0,
     verbose=0,
+    compile_kwargs=None,
 ):
     """Compiles and fits a `Classifier` with the reference's supervised recipe.
 
@@ -72,6 +73,7 @@ def fine_tune(
         callbacks: Keras callbacks for `fit`.
         seed: shuffling seed for arrays.
         verbose: `fit` verbosity.
+        compile_kwargs: more `compile` arguments (`jit_compile`, `steps_per_execution`).
 
     Returns:
         The Keras `History`.
@@ -87,19 +89,13 @@ def fine_tune(
     dataset, batch_size, steps_per_epoch = training_dataset(
         train, batch_size, steps_per_epoch, seed
     )
+    schedule = (base_learning_rate, learning_rate_scaling, batch_size, epochs, steps_per_epoch)
     with classifier.distribute_strategy.scope():
         classifier.compile(
             optimizer=scheduled_optimizer(
-                optimizer,
-                base_learning_rate,
-                learning_rate_scaling,
-                batch_size,
-                epochs,
-                steps_per_epoch,
-                warmup_epochs,
-                momentum,
-                weight_decay,
-            )
+                optimizer, *schedule, warmup_epochs, momentum, weight_decay
+            ),
+            **(compile_kwargs or {}),
         )
     return classifier.fit(
         dataset,

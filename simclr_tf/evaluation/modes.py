@@ -183,7 +183,7 @@ def _distill(config, workdir, strategy):
     distiller = distill(
         student, teacher, dataset, e.epochs, temperature=d.temperature, alpha=d.alpha,
         batch_size=batch_size, steps_per_epoch=steps, callbacks=_callbacks(workdir),
-        seed=config.seed, verbose=_verbose(), **_optimizer_kwargs(e),
+        **_training_kwargs(config),
     )
     student.save(os.path.join(workdir, CLASSIFIER_FILE))
     test = Split(config, config.dataset, config.eval_split, size)
@@ -205,15 +205,20 @@ def _fit(classifier, config, workdir, train):
     dataset, batch_size, steps = train.repeated(e.batch_size)
     fine_tune(
         classifier, dataset, e.epochs, batch_size=batch_size, steps_per_epoch=steps,
-        callbacks=_callbacks(workdir), seed=config.seed, verbose=_verbose(), **_optimizer_kwargs(e),
+        callbacks=_callbacks(workdir), **_training_kwargs(config),
     )
 
 
-def _optimizer_kwargs(e):
+def _training_kwargs(config):
+    """The optimiser, schedule and compile settings shared by every mode's `fit`."""
+    e = config.eval
     return dict(
         optimizer=e.optimizer, base_learning_rate=e.base_learning_rate,
         learning_rate_scaling=e.learning_rate_scaling, momentum=e.momentum,
-        weight_decay=e.weight_decay, warmup_epochs=e.warmup_epochs,
+        weight_decay=e.weight_decay, warmup_epochs=e.warmup_epochs, seed=config.seed,
+        verbose=_verbose(), compile_kwargs=dict(
+            jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution
+        ),
     )
 
 
