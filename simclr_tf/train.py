@@ -74,9 +74,7 @@ def pretrain(config, workdir):
         model.build(sample.shape)  # so a checkpoint can be restored into it
 
     # === Fit ===
-    cbs = [callbacks.ResumableCheckpoint(
-        os.path.join(workdir, "checkpoints"), config.checkpoint_every_epochs, config.keep_checkpoints
-    )]
+    cbs = []
     if config.knn_every_epochs and info.num_classes:
         subset = dict(image_size=config.image_size, max_examples=config.knn_num_examples)
         bank = data.load_arrays(config.dataset, config.train_split, **subset)
@@ -87,6 +85,11 @@ def pretrain(config, workdir):
     cbs += [
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
+        # Last: an epoch is logged (kNN, TensorBoard, CSV row) before its checkpoint exists, so
+        # a kill in between re-runs that epoch (a repeated CSV row) but never loses its record.
+        callbacks.ResumableCheckpoint(
+            os.path.join(workdir, "checkpoints"), config.checkpoint_every_epochs, config.keep_checkpoints
+        ),
     ]
     # One line per epoch when the output is a log file, the live bar on a terminal.
     verbose = 1 if sys.stdout.isatty() else 2
