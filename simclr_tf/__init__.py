@@ -32,17 +32,34 @@ from simclr_tf.augment import (  # noqa: E402
 from simclr_tf import data  # noqa: E402,F401  (simclr_tf.data.get_dataset after `import simclr_tf`)
 from simclr_tf.callbacks import KNNMonitor, ResumableCheckpoint, ViewSummary  # noqa: E402
 from simclr_tf.distribute import check_global_batch, get_strategy  # noqa: E402
-from simclr_tf.evaluation import knn_classify, linear_evaluation  # noqa: E402
+from simclr_tf.evaluation import (  # noqa: E402
+    Classifier,
+    Distiller,
+    build_classifier,
+    distill,
+    fine_tune,
+    knn_accuracy,
+    knn_classify,
+    linear_evaluation,
+    stratified_fraction,
+)
 from simclr_tf.export import export_encoder, export_model, save_keras  # noqa: E402
 from simclr_tf.losses import contrastive_loss_and_metrics, nt_xent_loss  # noqa: E402
 from simclr_tf.models.projection_head import ProjectionHead  # noqa: E402
 from simclr_tf.models.resnet import ResNet  # noqa: E402
 from simclr_tf.models.simclr import SimCLR  # noqa: E402
-from simclr_tf.optimizers import LARS, WarmupCosine, scale_learning_rate  # noqa: E402
+from simclr_tf.optimizers import (  # noqa: E402
+    LARS,
+    WarmupCosine,
+    scale_learning_rate,
+    steps_from_epochs,
+)
 from simclr_tf.visualize import visualize_views  # noqa: E402
 
 __all__ = [
     "CenterCropResize",
+    "Classifier",
+    "Distiller",
     "KNNMonitor",
     "LARS",
     "ProjectionHead",
@@ -56,15 +73,21 @@ __all__ = [
     "SimCLRAugment",
     "ViewSummary",
     "WarmupCosine",
+    "build_classifier",
     "check_global_batch",
     "contrastive_loss_and_metrics",
+    "distill",
     "export_encoder",
     "export_model",
+    "fine_tune",
     "get_strategy",
+    "knn_accuracy",
     "knn_classify",
     "linear_evaluation",
     "nt_xent_loss",
     "save_keras",
     "scale_learning_rate",
+    "steps_from_epochs",
+    "stratified_fraction",
     "visualize_views",
 ]
