@@ -1,0 +1,534 @@
+"""Speed and memory benchmark: `python -m simclr_tf.benchmark`.
+
+Prints one JSON line per measurement (and a closing `summary` line for a suite):
+
+    python -m simclr_tf.benchmark                          # the default suite (about 15 min on 2 CPU cores)
+    python -m simclr_tf.benchmark --suite=quick            # the 32 px measurements only (about 4 min)
+    python -m simclr_tf.benchmark --mode=train --preset=r18_cifar --batch_size=128 --jit
+    python -m simclr_tf.benchmark --mode=input --image_size=224 --output=bench.jsonl
+
+Modes:
+- `train`: the full `SimCLR.train_step` (two augmentations + encoder + head + NT-Xent + LARS)
+  through `fit`, on synthetic in-memory uint8 images; the first `--warmup` steps (tracing,
+  compilation) are dropped and the median, min and max of `--steps` steps are reported. With
+  `--floor` (single device) it also times the encoder's forward and backward pass alone on
+  ready-made views (the convolutions every implementation pays), reports the rest of the step as
+  `overhead_fraction`, the encoder's FLOPs and the achieved GFLOP/s next to a measured float32
+  matmul peak.
+- `input`: the host pipeline alone on JPEG files written to a temporary folder (photo-like
+  500 x 375 images by default): this package's (`simclr_tf.data.from_directory`: decode + resize
+  + batch; augmentation runs on the device) against a reference-style per-example pipeline
+  (decode + two views of random crop, bicubic resize, flip, colour jitter and grayscale on the
+  host, as google-research/simclr's tf2 `data.py` does). Images/s overall and per host core.
+- `augment`: `SimCLRAugment` alone (two views of a batch, as in the train step) on the device,
+  and the Gaussian blur alone.
+
+`images_per_s` always counts original images (each one trains two views). `peak_rss_mb` is the
+process's peak resident memory; a suite runs every measurement in a fresh process, so it is the
+peak of that measurement alone. `--replicas=2` splits the CPU into two logical devices under
+`MirroredStrategy`, the same global batch shared by two replicas.
+"""
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+# name: (encoder settings, image size, batch, augmentation preset, temperature, head layers)
+PRESETS = {
+    # The reference README's CIFAR-10 command (tf_configs/cifar10_r18.py).
+    "r18_cifar": dict(depth=18, width_multiplier=1, cifar_stem=True, image_size=32, batch_size=256,
+                      augment="cifar", temperature=0.5, head_layers=2),
+    # ImageNet-style ResNet-50 at 224 px; a small batch, as a CPU can afford.
+    "r50_224": dict(depth=50, width_multiplier=1, cifar_stem=False, image_size=224, batch_size=16,
+                    augment="imagenet", temperature=0.1, head_layers=3),
+    # A seconds-long smoke setting (tests).
+    "tiny": dict(depth=18, width_multiplier=0.125, cifar_stem=True, image_size=16, batch_size=16,
+                 augment="cifar", temperature=0.5, head_layers=2),
+}
+
+# The default suite: (label, arguments). Each runs in its own process.
+SUITES = {
+    "quick": [
+        ("train r18_cifar b256", ["--mode=train", "--preset=r18_cifar", "--floor"]),
+        ("train r18_cifar b256 jit", ["--mode=train", "--preset=r18_cifar", "--jit"]),
+        ("train r18_cifar b256 bf16", ["--mode=train", "--preset=r18_cifar",
+                                       "--precision=mixed_bfloat16"]),
+        ("train r18_cifar b256 2 replicas", ["--mode=train", "--preset=r18_cifar", "--replicas=2"]),
+        ("train r18_cifar b128", ["--mode=train", "--preset=r18_cifar", "--batch_size=128"]),
+        ("train r18_cifar b64", ["--mode=train", "--preset=r18_cifar", "--batch_size=64"]),
+        ("augment 32 px b256", ["--mode=augment", "--preset=r18_cifar"]),
+    ],
+}
+SUITES["default"] = SUITES["quick"] + [
+    ("input 224 px", ["--mode=input", "--image_size=224"]),
+    ("augment 224 px b64", ["--mode=augment", "--preset=r50_224", "--batch_size=64"]),
+    ("augment 224 px b64 jit", ["--mode=augment", "--preset=r50_224", "--batch_size=64", "--jit"]),
+    ("train r50_224 b16", ["--mode=train", "--preset=r50_224", "--floor"]),
+    ("train r50_224 b64", ["--mode=train", "--preset=r50_224", "--batch_size=64", "--steps=8"]),
+]
+SUITES["smoke"] = [  # for tests: every mode at toy sizes
+    ("train tiny", ["--mode=train", "--preset=tiny", "--steps=3", "--warmup=1", "--floor"]),
+    ("augment tiny", ["--mode=augment", "--preset=tiny", "--steps=3", "--warmup=1"]),
+    ("input tiny", ["--mode=input", "--image_size=32", "--num_files=24", "--input_batch=8",
+                    "--source_size=60x45", "--passes=2"]),
+]
+
+_MODE = flags.DEFINE_enum("mode", None, ["train", "input", "augment"], "One measurement.")
+_SUITE = flags.DEFINE_enum("suite", None, sorted(SUITES), "A list of measurements (default: "
+                           "'default' when --mode is not given).")
+_PRESET = flags.DEFINE_enum("preset", "r18_cifar", sorted(PRESETS), "Encoder/image/batch preset.")
+_BATCH = flags.DEFINE_integer("batch_size", None, "Global batch of original images (overrides the preset).")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Image side (overrides the preset).")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (the median is reported).")
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed first steps (tracing and compilation).")
+_REPLICAS = flags.DEFINE_integer("replicas", 1, "1: the default device; >1: logical CPUs under MirroredStrategy.")
+_PRECISION = flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                               "Keras dtype policy.")
+_JIT = flags.DEFINE_boolean("jit", False, "Compile the step with XLA (jit_compile=True).")
+_FLOOR = flags.DEFINE_boolean("floor", False, "train: also time the encoder alone, FLOPs and the matmul peak.")
+_NUM_FILES = flags.DEFINE_integer("num_files", 256, "input: number of JPEG files.")
+_SOURCE_SIZE = flags.DEFINE_string("source_size", "500x375", "input: WIDTHxHEIGHT of the JPEG files.")
+_INPUT_BATCH = flags.DEFINE_integer("input_batch", 64, "input: batch size of both pipelines.")
+_PASSES = flags.DEFINE_integer("passes", 3, "input: timed passes over the files (after one warm-up pass).")
+_OUTPUT = flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def peak_rss_mb():
+    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024, 1)
+
+
+def host_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def machine():
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return dict(cpu=cpu, host_cores=host_cores(), gpus=gpus, tensorflow=tf.__version__,
+                keras=keras.__version__, python=platform.python_version())
+
+
+def step_stats(times, images_per_step):
+    if not times:
+        raise ValueError("No timed steps: --steps must be at least 1.")
+    median = statistics.median(times)
+    return dict(images_per_s=round(images_per_step / median, 2),
+                step_s_median=round(median, 6), step_s_min=round(min(times), 6),
+                step_s_max=round(max(times), 6), steps=len(times))
+
+
+def time_calls(fn, steps, warmup):
+    """Seconds per call of `fn` (which must block until its result is ready)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def synthetic_images(batch, size, seed=0):
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+
+
+def forward_flops(model, image_size):
+    """FLOPs (multiply and add counted separately) of one forward pass of `model` on one image,
+    from TensorFlow's graph profiler on the frozen inference graph."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    fn = tf.function(lambda x: model(x, training=False))
+    concrete = fn.get_concrete_function(tf.TensorSpec([1, image_size, image_size, 3], tf.float32))
+    frozen = convert_variables_to_constants_v2(concrete)
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, options=opts)
+    return int(profile.total_float_ops)
+
+
+def matmul_peak_gflops(n=2048, repeats=10):
+    """Best float32 matmul throughput of this device (GFLOP/s), the practical compute ceiling."""
+    import tensorflow as tf
+
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    times = time_calls(lambda: matmul(a, b).numpy(), repeats, 2)
+    return round(2 * n**3 / min(times) / 1e9, 1)
+
+
+def settings(mode):
+    preset = dict(PRESETS[_PRESET.value])
+    preset["image_size"] = _IMAGE_SIZE.value or preset["image_size"]
+    preset["batch_size"] = _BATCH.value or preset["batch_size"]
+    if preset["batch_size"] < 2:
+        raise ValueError(f"--batch_size must be >= 2 (NT-Xent needs negatives). Received: {preset['batch_size']}")
+    if preset["batch_size"] % _REPLICAS.value:
+        raise ValueError(f"--batch_size={preset['batch_size']} is not divisible by --replicas={_REPLICAS.value}.")
+    encoder = f"resnet{preset['depth']}" + ("_cifar_stem" if preset["cifar_stem"] else "")
+    if preset["width_multiplier"] != 1:
+        encoder += f"_x{preset['width_multiplier']}"
+    return preset, dict(mode=mode, preset=_PRESET.value, encoder=encoder,
+                        image_size=preset["image_size"], batch_size=preset["batch_size"],
+                        replicas=_REPLICAS.value, precision=_PRECISION.value, jit=_JIT.value)
+
+
+def configure_devices(replicas):
+    """Before any TF op: split the CPU into `replicas` logical devices; returns the strategy."""
+    import tensorflow as tf
+
+    if replicas == 1:
+        return tf.distribute.get_strategy()
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+
+
+def build_augment(preset):
+    from simclr_tf.augment.simclr_augment import SimCLRAugment
+
+    make = SimCLRAugment.imagenet if preset["augment"] == "imagenet" else SimCLRAugment.cifar
+    return make(image_size=preset["image_size"], seed=0)
+
+
+# --- train -----------------------------------------------------------------------------------
+
+def measure_train():
+    import keras
+    import tensorflow as tf
+
+    import simclr_tf
+
+    preset, out = settings("train")
+    strategy = configure_devices(_REPLICAS.value)
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(_PRECISION.value)
+    batch, size = preset["batch_size"], preset["image_size"]
+    with strategy.scope():
+        model = simclr_tf.SimCLR(
+            encoder=simclr_tf.ResNet(depth=preset["depth"], width_multiplier=preset["width_multiplier"],
+                                     cifar_stem=preset["cifar_stem"], input_shape=(size, size, 3)),
+            projection_head=simclr_tf.ProjectionHead(num_layers=preset["head_layers"]),
+            augment=build_augment(preset),
+            temperature=preset["temperature"],
+        )
+        model.compile(optimizer=simclr_tf.LARS(learning_rate=0.3, weight_decay=1e-6),
+                      jit_compile=_JIT.value)
+    images = synthetic_images(batch, size)
+    # One batch repeated: the host does no work, so the step alone is timed.
+    ds = tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_batch_end(self, step, logs=None):
+            float(logs["loss"])  # waits for the step's result
+            self.ends.append(time.perf_counter())
+
+        def on_train_begin(self, logs=None):
+            self.ends.append(time.perf_counter())
+
+    timer = StepTimer()
+    model.fit(ds, steps_per_epoch=_WARMUP.value + _STEPS.value, epochs=1, verbose=0, callbacks=[timer])
+    times = [b - a for a, b in zip(timer.ends[:-1], timer.ends[1:])][_WARMUP.value:]
+    out.update(step_stats(times, batch))
+    out["peak_rss_mb"] = peak_rss_mb()
+    if _FLOOR.value:
+        if _REPLICAS.value != 1:
+            raise ValueError("--floor is measured on a single device: use it with --replicas=1.")
+        out.update(encoder_floor(model, batch, size, out["step_s_median"]))
+    return out
+
+
+def encoder_floor(model, batch, size, step_s):
+    """Times the encoder's forward + backward pass on 2 x batch ready views (no augmentation,
+    head, loss or optimiser) and derives what the rest of the step costs."""
+    import tensorflow as tf
+
+    views = tf.random.uniform([2 * batch, size, size, 3])
+    encoder = model.encoder
+    variables = encoder.trainable_variables
+
+    @tf.function(jit_compile=_JIT.value)
+    def forward_backward(views):
+        with tf.GradientTape() as tape:
+            features = encoder(views, training=True)
+            loss = tf.reduce_sum(tf.cast(features, tf.float32))
+        grads = tape.gradient(loss, variables)
+        return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
+
+    times = time_calls(lambda: forward_backward(views).numpy(), _STEPS.value, _WARMUP.value)
+    floor = statistics.median(times)
+    flops = forward_flops(encoder, size)
+    # Training costs about 3 forward passes (forward, gradient w.r.t. activations and weights),
+    # for two views of every image.
+    train_flops_per_image = 3 * 2 * flops
+    return dict(
+        encoder_step_s_median=round(floor, 6),
+        encoder_images_per_s=round(batch / floor, 2),
+        overhead_fraction=round(step_s / floor - 1.0, 4),
+        encoder_forward_gflops_per_view=round(flops / 1e9, 6),
+        train_gflops_per_image=round(train_flops_per_image / 1e9, 6),
+        achieved_gflops_per_s=round(train_flops_per_image * batch / step_s / 1e9, 1),
+        encoder_achieved_gflops_per_s=round(train_flops_per_image * batch / floor / 1e9, 1),
+        matmul_peak_gflops_per_s=matmul_peak_gflops(),
+    )
+
+
+# --- augment ---------------------------------------------------------------------------------
+
+def measure_augment():
+    import keras
+    import tensorflow as tf
+
+    from simclr_tf.augment.gaussian_blur import RandomGaussianBlur
+
+    preset, out = settings("augment")
+    if _REPLICAS.value != 1:
+        raise ValueError("--mode=augment runs on one device: use --replicas=1.")
+    keras.mixed_precision.set_global_policy(_PRECISION.value)
+    batch, size = preset["batch_size"], preset["image_size"]
+    augment = build_augment(preset)
+    images = tf.constant(synthetic_images(batch, size))
+
+    @tf.function(jit_compile=_JIT.value)
+    def two_views(images):
+        # As in the train step: two independent calls on the same batch.
+        v1 = augment(images, training=True)
+        v2 = augment(images, training=True)
+        return tf.reduce_sum(v1[:, 0, 0]) + tf.reduce_sum(v2[:, 0, 0])
+
+    times = time_calls(lambda: two_views(images).numpy(), _STEPS.value, _WARMUP.value)
+    out.update(step_stats(times, batch))
+    out["blur"] = bool(augment.blur)
+    blur = RandomGaussianBlur(probability=1.0, seed=0)
+    floats = tf.cast(images, tf.float32) / 255.0
+
+    @tf.function(jit_compile=_JIT.value)
+    def blur_two_views(x):
+        return tf.reduce_sum(blur(x, training=True)[:, 0, 0]) + tf.reduce_sum(blur(x, training=True)[:, 0, 0])
+
+    blur_times = time_calls(lambda: blur_two_views(floats).numpy(), _STEPS.value, _WARMUP.value)
+    out["blur_every_image_s_median"] = round(statistics.median(blur_times), 6)
+    out["blur_kernel_taps"] = 2 * ((size // 10) // 2) + 1
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+# --- input -----------------------------------------------------------------------------------
+
+def write_photo_like_jpegs(folder, count, width, height, seed=0):
+    """JPEGs with a photo's statistics: smooth shapes and gradients plus fine noise, so they
+    compress (and decode) like photographs rather than like white noise."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        coarse = rng.uniform(0, 255, (max(2, height // 40), max(2, width // 40), 3)).astype(np.float32)
+        smooth = tf.image.resize(coarse[None], [height, width], method="bicubic")[0].numpy()
+        image = np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255).astype(np.uint8)
+        data = tf.io.encode_jpeg(image, quality=90).numpy()
+        with open(os.path.join(folder, f"img_{i:05d}.jpg"), "wb") as f:
+            f.write(data)
+
+
+def reference_style_view(image, size, strength=1.0):
+    """One view as a host-side per-example pipeline makes it (the reference's tf2 data.py maps
+    this over single decoded images): Inception-style random crop, bicubic resize, flip, colour
+    jitter in random order (p = 0.8), grayscale (p = 0.2). Float32 in [0, 1]."""
+    import tensorflow as tf
+
+    box = tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4])
+    begin, crop, _ = tf.image.sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=box, min_object_covered=0.1,
+        aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=100,
+        use_image_if_no_bounding_boxes=True)
+    image = tf.slice(image, begin, crop)
+    image = tf.image.resize(image, [size, size], method="bicubic") / 255.0
+    image = tf.image.random_flip_left_right(image)
+
+    def jitter(x):
+        ops = [
+            lambda x: tf.image.random_brightness(x, 0.8 * strength),
+            lambda x: tf.image.random_contrast(x, 1 - 0.8 * strength, 1 + 0.8 * strength),
+            lambda x: tf.image.random_saturation(x, 1 - 0.8 * strength, 1 + 0.8 * strength),
+            lambda x: tf.image.random_hue(x, 0.2 * strength),
+        ]
+        order = tf.random.shuffle(tf.range(4))
+        for i in range(4):
+            x = tf.switch_case(order[i], [lambda op=op, x=x: op(x) for op in ops])
+            x = tf.clip_by_value(x, 0.0, 1.0)
+        return x
+
+    def gray(x):
+        return tf.tile(tf.image.rgb_to_grayscale(x), [1, 1, 3])
+
+    image = tf.cond(tf.random.uniform([]) < 0.8, lambda: jitter(image), lambda: image)
+    image = tf.cond(tf.random.uniform([]) < 0.2, lambda: gray(image), lambda: image)
+    return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), [size, size, 3])
+
+
+def reference_style_dataset(folder, size, batch):
+    import tensorflow as tf
+
+    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
+
+    def load(path):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        # Two views stacked on channels, as the reference's map_fn.
+        return tf.concat([reference_style_view(image, size), reference_style_view(image, size)], -1)
+
+    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+
+
+def time_dataset(ds, passes):
+    """Images/s over `passes` passes after one untimed pass (which warms the file cache and
+    tf.data's autotuner); also the per-batch times."""
+    for _ in ds:
+        pass
+    batch_times, images, start = [], 0, time.perf_counter()
+    last = start
+    for _ in range(passes):
+        for element in ds:
+            x = element[0] if isinstance(element, tuple) else element
+            images += int(x.shape[0])
+            now = time.perf_counter()
+            batch_times.append(now - last)
+            last = now
+    total = time.perf_counter() - start
+    return images / total, batch_times
+
+
+def measure_input():
+    from simclr_tf.data.directory import from_directory
+
+    preset, out = settings("input")
+    size, batch = preset["image_size"], _INPUT_BATCH.value
+    width, height = (int(v) for v in _SOURCE_SIZE.value.lower().split("x"))
+    out.update(batch_size=batch, source_size=f"{width}x{height}", num_files=_NUM_FILES.value)
+    for key in ("replicas", "precision", "jit", "encoder", "preset"):
+        out.pop(key)
+    cores = host_cores()
+    with tempfile.TemporaryDirectory() as folder:
+        write_photo_like_jpegs(folder, _NUM_FILES.value, width, height)
+        ours = from_directory(folder, batch, size, labeled=False, shuffle=False)
+        rate, batch_times = time_dataset(ours, _PASSES.value)
+        reference_rate, _ = time_dataset(reference_style_dataset(folder, size, batch), _PASSES.value)
+    median = statistics.median(batch_times)
+    out.update(
+        images_per_s=round(rate, 2), images_per_s_per_core=round(rate / cores, 2),
+        step_s_median=round(median, 6), step_s_min=round(min(batch_times), 6),
+        step_s_max=round(max(batch_times), 6), steps=len(batch_times),
+        reference_style_images_per_s=round(reference_rate, 2),
+        reference_style_images_per_s_per_core=round(reference_rate / cores, 2),
+        speedup_vs_reference_style=round(rate / reference_rate, 2),
+        host_cores=cores, peak_rss_mb=peak_rss_mb(),
+    )
+    return out
+
+
+# --- suites ----------------------------------------------------------------------------------
+
+def run_suite(name, emit):
+    """Runs each measurement of a suite in a fresh process (clean peak memory, its own device
+    configuration); returns the lines and a summary of the derived figures."""
+    results = {}
+    for label, args in SUITES[name]:
+        cmd = [sys.executable, "-m", "simclr_tf.benchmark", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if proc.returncode or not lines:
+            tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
+            raise RuntimeError(f"Benchmark {label!r} failed (exit {proc.returncode}):\n{tail}")
+        result = json.loads(lines[-1])
+        result["name"] = label
+        results[label] = result
+        emit(result)
+    summary = dict(name="summary", suite=name, **derived(results), machine=machine())
+    emit(summary)
+    return results, summary
+
+
+def derived(results):
+    """Ratios between measurements of a suite, where both were measured."""
+    out = {}
+
+    def step(label):
+        return results[label]["step_s_median"] if label in results else None
+
+    base = step("train r18_cifar b256")
+    pairs = {
+        "jit_speedup": "train r18_cifar b256 jit",
+        "bf16_speedup": "train r18_cifar b256 bf16",
+        "two_replica_cost_ratio": "train r18_cifar b256 2 replicas",
+    }
+    for key, label in pairs.items():
+        other = step(label)
+        if base and other:
+            out[key] = round(other / base if key == "two_replica_cost_ratio" else base / other, 3)
+    if base:
+        out["r18_overhead_fraction"] = results["train r18_cifar b256"].get("overhead_fraction")
+    if step("augment 224 px b64") and step("train r50_224 b64"):
+        out["augment_fraction_of_r50_step_b64"] = round(
+            step("augment 224 px b64") / step("train r50_224 b64"), 4)
+    if "input 224 px" in results:
+        out["input_speedup_vs_reference_style"] = results["input 224 px"]["speedup_vs_reference_style"]
+    memory = {r["batch_size"]: r["peak_rss_mb"] for label, r in results.items()
+              if label.startswith("train r18_cifar b") and " " not in label[len("train r18_cifar "):]}
+    if memory:
+        out["r18_peak_rss_mb_by_batch"] = dict(sorted(memory.items()))
+    return out
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if _MODE.value and _SUITE.value:
+        raise app.UsageError("Give --mode (one measurement) or --suite (a list), not both.")
+
+    def emit(result):
+        line = json.dumps(result)
+        print(line, flush=True)
+        if _OUTPUT.value:
+            with open(_OUTPUT.value, "a") as f:
+                f.write(line + "\n")
+
+    if _MODE.value:
+        measure = {"train": measure_train, "input": measure_input, "augment": measure_augment}
+        result = measure[_MODE.value]()
+        result = {"name": f"{_MODE.value} {result.get('preset', '')}".strip(), **result}
+        emit(result)
+    else:
+        run_suite(_SUITE.value or "default", emit)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,147 @@
+"""The benchmark command: its measurements at toy sizes, FLOP counting, the reference-style
+input pipeline and its errors. (Speed goals are read off the benchmark's output, never asserted
+here: timings on a shared CI machine say nothing.)"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from simclr_tf import benchmark
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_benchmark(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "simclr_tf.benchmark", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_forward_flops_counts_multiplies_and_adds():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", use_bias=False),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, use_bias=False),
+    ])
+    # 2 FLOPs per multiply-add: conv 8*8 outputs x 3*3*3 taps x 4 filters; dense 256 x 10.
+    assert benchmark.forward_flops(model, 8) == 2 * 8 * 8 * 27 * 4 + 2 * 256 * 10
+
+
+@pytest.mark.large
+def test_resnet50_flops_match_the_published_figure():
+    import simclr_tf
+
+    encoder = simclr_tf.ResNet(depth=50, input_shape=(224, 224, 3))
+    # ResNet-50 at 224 px: 4.1 G multiply-adds (He et al. 2016, Table 1: 3.8 G for the
+    # stride-in-1x1 variant; the stride-in-3x3 variant SimCLR uses costs ~4.1 G).
+    assert benchmark.forward_flops(encoder, 224) / 2 == pytest.approx(4.1e9, rel=0.01)
+
+
+def test_reference_style_view_is_a_random_view_in_unit_range():
+    tf.random.set_seed(0)
+    image = tf.constant(np.random.default_rng(0).integers(0, 256, (45, 60, 3), dtype=np.uint8))
+    views = [benchmark.reference_style_view(image, 24).numpy() for _ in range(4)]
+    for view in views:
+        assert view.shape == (24, 24, 3) and view.dtype == np.float32
+        assert 0.0 <= view.min() and view.max() <= 1.0
+    assert max(np.abs(views[0] - v).max() for v in views[1:]) > 0.1
+
+
+def test_photo_like_jpegs_decode_to_the_requested_size(tmp_path):
+    benchmark.write_photo_like_jpegs(str(tmp_path), 3, width=50, height=30)
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 3
+    image = tf.io.decode_jpeg(files[0].read_bytes()).numpy()
+    assert image.shape == (30, 50, 3)
+    # Photo-like, not flat: neighbouring pixels correlate, the image varies overall.
+    assert image.std() > 10
+
+
+def test_smoke_suite_prints_every_mode_as_json():
+    proc = run_benchmark("--suite=smoke")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    by_name = {line["name"]: line for line in lines}
+    assert list(by_name) == ["train tiny", "augment tiny", "input tiny", "summary"]
+
+    for name in ("train tiny", "augment tiny", "input tiny"):
+        r = by_name[name]
+        assert r["step_s_min"] <= r["step_s_median"] <= r["step_s_max"]
+        assert r["peak_rss_mb"] > 100  # TensorFlow alone takes more
+    for name in ("train tiny", "augment tiny"):
+        r = by_name[name]
+        assert r["steps"] == 3
+        # images/s counts original images per median step (rounding only).
+        assert r["images_per_s"] == pytest.approx(16 / r["step_s_median"], rel=0.01)
+        assert (r["encoder"], r["image_size"], r["batch_size"], r["replicas"], r["precision"],
+                r["jit"]) == ("resnet18_cifar_stem_x0.125", 16, 16, 1, "float32", False)
+
+    train = by_name["train tiny"]
+    # The encoder alone is part of the step; its FLOPs are the profiler's count for the model.
+    assert train["encoder_step_s_median"] > 0
+    assert train["overhead_fraction"] == pytest.approx(
+        train["step_s_median"] / train["encoder_step_s_median"] - 1, abs=0.01)
+    assert train["train_gflops_per_image"] == pytest.approx(6 * train["encoder_forward_gflops_per_view"], rel=1e-3)
+    assert train["matmul_peak_gflops_per_s"] > 0
+
+    inp = by_name["input tiny"]
+    assert inp["num_files"] == 24 and inp["source_size"] == "60x45"
+    assert inp["steps"] == 2 * 3  # 2 passes of 24 files in batches of 8
+    assert inp["images_per_s_per_core"] == pytest.approx(inp["images_per_s"] / inp["host_cores"], rel=0.01)
+    assert inp["speedup_vs_reference_style"] == pytest.approx(
+        inp["images_per_s"] / inp["reference_style_images_per_s"], rel=0.01)
+    assert by_name["summary"]["machine"]["tensorflow"] == tf.__version__
+
+
+@pytest.mark.large
+def test_two_replicas_train_step_runs():
+    proc = run_benchmark("--mode=train", "--preset=tiny", "--replicas=2", "--steps=2", "--warmup=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and result["steps"] == 2 and result["images_per_s"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mode=train", "--preset=tiny", "--batch_size=15", "--replicas=2"],
+     "--batch_size=15 is not divisible by --replicas=2"),
+    (["--mode=train", "--preset=tiny", "--batch_size=1"], "--batch_size must be >= 2"),
+    (["--mode=train", "--suite=smoke"], "Give --mode (one measurement) or --suite"),
+    (["--mode=fast"], "--mode"),
+])
+def test_bad_arguments_are_named(args, message):
+    proc = run_benchmark(*args)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_derived_figures_compare_the_right_measurements():
+    def r(step, **kw):
+        return dict(step_s_median=step, **kw)
+
+    results = {
+        "train r18_cifar b256": r(8.0, batch_size=256, peak_rss_mb=3000.0, overhead_fraction=0.05),
+        "train r18_cifar b256 jit": r(10.0),
+        "train r18_cifar b256 bf16": r(4.0),
+        "train r18_cifar b256 2 replicas": r(8.4),
+        "train r18_cifar b128": r(4.0, batch_size=128, peak_rss_mb=1800.0),
+        "augment 224 px b64": r(1.0),
+        "train r50_224 b64": r(20.0),
+        "input 224 px": r(0.1, speedup_vs_reference_style=3.5),
+    }
+    out = benchmark.derived(results)
+    assert out == {
+        "jit_speedup": 0.8,
+        "bf16_speedup": 2.0,
+        "two_replica_cost_ratio": 1.05,
+        "r18_overhead_fraction": 0.05,
+        "augment_fraction_of_r50_step_b64": 0.05,
+        "input_speedup_vs_reference_style": 3.5,
+        "r18_peak_rss_mb_by_batch": {128: 1800.0, 256: 3000.0},
+    }
