@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 
 import numpy as np
 import pytest
@@ -103,10 +104,16 @@ def test_resize_rule_shorter_side_then_centre_crop():
     np.testing.assert_array_equal(out, np.broadcast_to([0, 255, 0], (5, 5, 3)))
     same = np.random.default_rng(0).integers(0, 256, (6, 6, 1), dtype=np.uint8)
     np.testing.assert_array_equal(resize_to_square(tf.constant(same), 6).numpy(), same)
-    # Upscaling a 2 x 4 image to 4: the 4 x 8 resize, columns 2-5.
+    # Upscaling a 2 x 4 image to 4: its centre 2 x 2 (columns 1-2), enlarged bilinearly.
     small = np.arange(8, dtype=np.uint8).reshape(2, 4, 1) * 30
-    ref = tf.image.resize(small.astype(np.float32), [4, 8], antialias=True)[:, 2:6]
+    ref = tf.image.resize(small[:, 1:3].astype(np.float32), [4, 4], method="bilinear")
     np.testing.assert_array_equal(resize_to_square(tf.constant(small), 4), np.round(ref))
+    # Shrinking 8 x 12 to 4 by a factor of 2: the mean of each 2 x 2 block of the centre square
+    # (columns 2-9), as an area filter must give.
+    big = np.random.default_rng(1).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    blocks = big[:, 2:10].astype(np.float64).reshape(4, 2, 4, 2, 3).mean(axis=(1, 3))
+    out = resize_to_square(tf.constant(big), 4).numpy().astype(np.float64)
+    np.testing.assert_allclose(out, blocks, atol=0.5 + 1e-3)
 
 
 def test_corrupt_file_is_named(classes):
@@ -133,6 +140,34 @@ def test_skip_corrupt_counts_and_logs(classes, caplog):
     assert len(skipped) == 2
     assert "truncated.jpg (1 skipped so far" in skipped[0]
     assert "empty.png (2 skipped so far" in skipped[1]
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_bad_files_across_decode_chunks_are_each_named(tmp_path, caplog, monkeypatch, skip):
+    # Chunks of 4 files: 00-03 | 04-07 | 08-09. Bad: 03 (a chunk's last), 04 and 05 (in a row,
+    # a chunk's first), 09 (the very last file).
+    from simclr_tf.data import directory
+
+    monkeypatch.setattr(directory, "_CHUNK", 4)
+    root = tmp_path / "flat"
+    bad = {3, 4, 5, 9}
+    for i in range(10):
+        if i in bad:
+            (root / f"{i:02d}.png").write_bytes(b"\x89PNG broken")
+        else:
+            _write(root / f"{i:02d}.png", _uniform(6, 6, 10 * i))
+    if not skip:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="Corrupt or unreadable image file .*03.png"):
+            for _ in from_directory(str(root), 1, 6, labeled=False, shuffle=False):
+                pass
+        return
+    with caplog.at_level(logging.WARNING):
+        ds = from_directory(str(root), 1, 6, labeled=False, shuffle=False, skip_corrupt=True)
+        values = [int(x[0, 0, 0, 0]) for x in ds]
+    assert values == [10 * i for i in range(10) if i not in bad]
+    skipped = [r.getMessage() for r in caplog.records if "Skipped corrupt" in r.getMessage()]
+    named = [re.search(r"(\d\d\.png) \((\d) skipped so far", m).groups() for m in skipped]
+    assert named == [("03.png", "1"), ("04.png", "2"), ("05.png", "3"), ("09.png", "4")]
 
 
 def test_seeded_shuffle_and_sharding(tmp_path):
