@@ -421,7 +421,7 @@ def linear_eval_notebook():
         code("evaluate", '''
             settings = dict(num_classes=num_classes, epochs=EPOCHS, batch_size=BATCH_SIZE,
                             base_learning_rate=BASE_LEARNING_RATE, seed=SEED)
-            representations = {f"SimCLR encoder ({os.path.basename(MODEL_PATH.rstrip('/'))})": pretrained}
+            representations = {"SimCLR encoder": pretrained}
             if BASELINES and isinstance(pretrained, simclr_tf.SimCLR):
                 representations["same encoder, random init"] = simclr_tf.SimCLR.from_config(
                     pretrained.get_config())
@@ -451,8 +451,8 @@ def linear_eval_notebook():
             rows = [f"| {label} | {percent(r['top1'])} | {percent(r['top5'])} | {percent(r.get('knn_top1'))} |"
                     for label, r in results.items()]
             display(Markdown("\\n".join([
-                f"**{DATASET}**: {len(train[0])} training / {len(test[0])} test images, "
-                f"{EPOCHS} epochs{', crop + flip' if AUGMENT else ''}",
+                f"**{DATASET}**, encoder `{MODEL_PATH}`: {len(train[0])} training / {len(test[0])} "
+                f"test images, {EPOCHS} epochs{', crop + flip' if AUGMENT else ''}",
                 "", "| representation | top-1 | top-5 | kNN top-1 |", "|---|---|---|---|", *rows])))
 
             os.makedirs(os.path.dirname(os.path.abspath(RESULTS_PATH)), exist_ok=True)

@@ -8,10 +8,14 @@ directory (checkpoints, `simclr.keras`, the SavedModel) that linear_eval and inf
 A probe cell appended to each run prints what the test checks as JSON.
 """
 
+import csv
+import importlib
 import importlib.util
 import json
+import math
 import os
 import re
+import shutil
 import sys
 import time
 
@@ -83,12 +87,17 @@ def _strip_ansi(text):
 
 
 def run_notebook(name, params, probe, workdir, timeout=900):
-    """Executes colab/<name> with `params`; returns (probe values, executed notebook, seconds).
+    """Executes colab/<name> with `params`; returns (probe values, executed notebook, seconds)."""
+    nb = with_parameters(nbformat.read(os.path.join(COLAB, name), as_version=4), params, probe)
+    return execute(nb, name, workdir, timeout)
+
+
+def execute(nb, name, workdir, timeout=900):
+    """Runs `nb` (made by `with_parameters`) in `workdir`; returns (probe values, nb, seconds).
 
     A failing cell fails the test with the notebook's name, the cell's source and the error;
-    the executed notebook is kept next to the work directory for a closer look.
+    the executed notebook is kept in `workdir` for a closer look.
     """
-    nb = with_parameters(nbformat.read(os.path.join(COLAB, name), as_version=4), params, probe)
     os.makedirs(workdir, exist_ok=True)
     client = NotebookClient(
         nb, km=_kernel_manager(str(workdir)), timeout=timeout,
@@ -171,6 +180,8 @@ def test_committed_notebooks_are_what_the_build_script_writes():
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{name}: one cell must be tagged 'parameters'"
         assert build.colab_url(name) in nb.cells[0].source  # the Open in Colab badge
+        with open(os.path.join(COLAB, "README.md")) as f:
+            assert build.colab_url(name) in f.read(), f"colab/README.md has no badge for {name}"
 
 
 def _code_cells():
@@ -216,6 +227,23 @@ def test_install_cell_is_skipped_when_simclr_tf_is_importable():
 
 
 # --- Running them -------------------------------------------------------------------------------
+
+
+def test_a_failing_cell_is_reported_with_its_source_and_error(tmp_path):
+    """The harness itself: injected parameters override the defaults, the kernel is this
+    interpreter, and an error names the notebook, shows the cell and the exception."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("X = 1\nY = 'default'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("assert X == 2, f'X is {X}'"),
+    ])
+    values, _, _ = execute(with_parameters(nb, {"X": 2}, "{'Y': Y}"), "tiny.ipynb", str(tmp_path))
+    assert values["Y"] == "default"
+    with pytest.raises(pytest.fail.Exception) as failure:
+        execute(with_parameters(nb, {"X": 3}, "{}"), "tiny.ipynb", str(tmp_path))
+    message = str(failure.value)
+    assert "tiny.ipynb failed" in message
+    assert "assert X == 2, f'X is {X}'" in message and "AssertionError: X is 3" in message
+    assert os.path.exists(tmp_path / "failed-tiny.ipynb")
 
 
 def test_pretrain_notebook_trains_checkpoints_and_exports(pretrained_run):
@@ -290,17 +318,70 @@ def _run_linear_eval(pretrained_run, model_path, tag):
 
 
 @pytest.mark.large
-def test_linear_eval_notebook_on_the_keras_model(pretrained_run):
+def test_linear_eval_notebook_on_the_keras_model_and_on_the_export(pretrained_run):
+    """The table from `simclr.keras` (three rows) and from the SavedModel (no random-init row:
+    an export has no config to build the twin from): the export gives the model's features,
+    so its numbers are the model's."""
     results, table = _run_linear_eval(
         pretrained_run, pretrained_run["values"]["keras_path"], "linear_eval_keras"
     )
     simclr, random_init, pixels = (results[k] for k in (
-        "SimCLR encoder (simclr.keras)", "same encoder, random init", "linear model on raw pixels"))
+        "SimCLR encoder", "same encoder, random init", "linear model on raw pixels"))
     for r in results.values():
         assert 0.0 <= r["top1"] <= r["top5"] <= 1.0 and 0.0 <= r["knn_top1"] <= 1.0
     # 1,000 training / 500 test images, 10 classes (chance 0.1). Measured after the 6 smoke
-    # steps: SimCLR 0.54, random init 0.33, raw pixels 0.81 top-1.
+    # steps (three runs, identical): SimCLR 0.54, random init 0.33, raw pixels 0.81 top-1.
     assert simclr["top1"] > 0.3
     assert pixels["top1"] > 0.7
     assert random_init["top1"] > 0.15
-    assert "SimCLR encoder (simclr.keras)" in table
+    assert "simclr.keras" in table
+
+    exported, table = _run_linear_eval(
+        pretrained_run, pretrained_run["values"]["export_dir"], "linear_eval_export"
+    )
+    assert sorted(exported) == ["SimCLR encoder", "linear model on raw pixels"]
+    assert "export/encoder/1" in table
+    for key in ("top1", "top5", "knn_top1"):
+        assert abs(exported["SimCLR encoder"][key] - simclr[key]) <= 0.01, key
+
+
+@pytest.mark.large
+def test_pretrain_notebook_resumes_from_its_checkpoints(pretrained_run, tmp_path):
+    """Running the notebook again on the same work directory with more epochs continues from
+    the newest checkpoint: the step counter goes on, only the new epoch is trained, and the
+    history file (appended to) covers every epoch."""
+    workdir = str(tmp_path / "run")
+    shutil.copytree(pretrained_run["workdir"], workdir)
+    values, nb, seconds = run_notebook(
+        "pretrain_tpu.ipynb", {**PRETRAIN_SMOKE, "WORKDIR": workdir, "EPOCHS": 3},
+        "{'restored': checkpoint.restored_epoch, 'steps': int(model.optimizer.iterations.numpy()),"
+        " 'epochs_run': len(history.history['loss'])}",
+        str(tmp_path / "kernel"),
+    )
+    print(f"pretrain_tpu.ipynb (resume): {seconds:.1f} s")
+    assert values == {**values, "restored": 2, "steps": 9, "epochs_run": 1}
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == [
+        "ckpt-000001", "ckpt-000002", "ckpt-000003"]
+    with open(os.path.join(workdir, "history.csv")) as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]
+
+
+@pytest.mark.large
+def test_pretrain_notebook_in_bfloat16(tmp_path):
+    """PRECISION="mixed_bfloat16", the TPU setting, on CPU: training, the kNN monitor and the
+    export all run with bfloat16 compute (a TPU itself was not available to test)."""
+    workdir = str(tmp_path / "run")
+    values, nb, seconds = run_notebook(
+        "pretrain_tpu.ipynb",
+        {**PRETRAIN_SMOKE, "WORKDIR": workdir, "EPOCHS": 1, "PRECISION": "mixed_bfloat16"},
+        "{'policy': keras.mixed_precision.global_policy().name,"
+        " 'compute': model.encoder.compute_dtype, 'loss': history.history['loss'],"
+        " 'embedding_dtype': str(embedding.dtype), 'max_diff': float(np.abs(embedding - features).max()),"
+        " 'scale': float(np.abs(features).max())}",
+        str(tmp_path / "kernel"),
+    )
+    print(f"pretrain_tpu.ipynb (bfloat16): {seconds:.1f} s, {values}")
+    assert values["policy"] == "mixed_bfloat16" and values["compute"] == "bfloat16"
+    assert all(math.isfinite(x) and x > 0 for x in values["loss"])
+    assert values["embedding_dtype"] == "float32"
+    assert values["max_diff"] <= 0.05 * values["scale"]
