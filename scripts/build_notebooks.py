@@ -109,8 +109,8 @@ def pretrain_notebook():
             the runtime has one, else a GPU or the CPU), bfloat16 mixed precision on TPU, live
             TensorBoard, resumable checkpoints and the exported encoder.
 
-            **Runtime > Change runtime type > TPU** (v5e-1 or v6e-1 on the free tier; a GPU or CPU runtime
-            works too, slower). Everything goes to `WORKDIR`:
+            **Runtime > Change runtime type > TPU** (Colab's TPU runtimes are TPU VMs; a GPU or CPU
+            runtime works too, slower). Everything goes to `WORKDIR`:
 
             | path | what | read by |
             |---|---|---|
@@ -171,13 +171,13 @@ def pretrain_notebook():
 
             `get_strategy()` returns a `TPUStrategy` on a TPU runtime (`TPUClusterResolver(tpu="local")`
             on TPU VMs), a `MirroredStrategy` over several GPUs, else the default strategy. Batch
-            sizes are global: each of the replicas gets `BATCH_SIZE / replicas` images.
+            sizes are global: each of the replicas gets `BATCH_SIZE / replicas` images. If a TPU
+            runtime prints `_DefaultDistributionStrategy` below, set `TPU = "local"`.
             """),
         code("strategy", '''
             import os
 
             import keras
-            import matplotlib.pyplot as plt
             import numpy as np
             import tensorflow as tf
             from IPython.display import Image, display
@@ -332,8 +332,8 @@ def pretrain_notebook():
               `WORKDIR/simclr.keras` or of the export (top-1 / top-5 table).
             - `inference.ipynb` {badge("inference.ipynb")}: embeddings from
               `WORKDIR/export/encoder/1`, nearest-neighbour retrieval and a 2-D projection.
-            - From a shell, the same run is `python -m simclr_tf.train --config=tf_configs/cifar10_r18.py
-              --workdir=... --config.epochs=100`.
+            - From a shell, about the same run is `python -m simclr_tf.train
+              --config=tf_configs/cifar10_r18.py --workdir=... --config.epochs=100`.
             """),
     ]
     return name, notebook(cells, accelerator="TPU")
