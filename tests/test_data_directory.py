@@ -143,14 +143,14 @@ def test_skip_corrupt_counts_and_logs(classes, caplog):
 
 
 @pytest.mark.parametrize("skip", [True, False])
-def test_bad_files_across_decode_chunks_are_each_named(tmp_path, caplog, monkeypatch, skip):
-    # Chunks of 4 files: 00-03 | 04-07 | 08-09. Bad: 03 (a chunk's last), 04 and 05 (in a row,
-    # a chunk's first), 09 (the very last file).
+def test_bad_files_are_each_named(tmp_path, caplog, monkeypatch, skip):
+    # Bad: 03, then 05 and 06 in a row (a run longer than the window of 1 path each record
+    # carries, so 05 goes unnamed but counted), and 09 (the very last file).
     from simclr_tf.data import directory
 
-    monkeypatch.setattr(directory, "_CHUNK", 4)
+    monkeypatch.setattr(directory, "_WINDOW", 1)
     root = tmp_path / "flat"
-    bad = {3, 4, 5, 9}
+    bad = {3, 5, 6, 9}
     for i in range(10):
         if i in bad:
             (root / f"{i:02d}.png").write_bytes(b"\x89PNG broken")
@@ -165,9 +165,10 @@ def test_bad_files_across_decode_chunks_are_each_named(tmp_path, caplog, monkeyp
         ds = from_directory(str(root), 1, 6, labeled=False, shuffle=False, skip_corrupt=True)
         values = [int(x[0, 0, 0, 0]) for x in ds]
     assert values == [10 * i for i in range(10) if i not in bad]
-    skipped = [r.getMessage() for r in caplog.records if "Skipped corrupt" in r.getMessage()]
-    named = [re.search(r"(\d\d\.png) \((\d) skipped so far", m).groups() for m in skipped]
-    assert named == [("03.png", "1"), ("04.png", "2"), ("05.png", "3"), ("09.png", "4")]
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipped")]
+    assert "Skipped 1 more corrupt or unreadable image files in a row" in skipped[1]
+    named = [re.search(r"(\d\d\.png) \((\d) skipped so far", m).groups() for m in skipped if ".png" in m]
+    assert named == [("03.png", "1"), ("06.png", "3"), ("09.png", "4")]
 
 
 def test_seeded_shuffle_and_sharding(tmp_path):

@@ -377,3 +377,32 @@ def test_smallest_valid_inputs_build():
         ResNet(depth=18, width_multiplier=TINY, cifar_stem=True, input_shape=(8, 8, 3)).output_dim
         == 64
     )
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_fused_batch_norm_equals_keras_batch_norm(center):
+    """The encoder's BN takes TensorFlow's fused kernel in training; outputs, gradients and
+    moving statistics must equal Keras' own layer's."""
+    from simclr_tf.models.layer_utils import BatchNormalization
+
+    x = tf.random.stateless_normal([6, 5, 4, 8], seed=[1, 2]) * 3.0 + 1.0
+    weights = tf.range(8, dtype=tf.float32)
+    layers = [cls(momentum=0.9, epsilon=1e-5, center=center,
+                  gamma_initializer=keras.initializers.RandomUniform(0.5, 1.5, seed=0))
+              for cls in (keras.layers.BatchNormalization, BatchNormalization)]
+    results = []
+    for layer in layers:
+        layer.build(x.shape)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * weights)
+        grads = tape.gradient(loss, [x] + layer.trainable_variables)
+        results.append([y, *grads, layer.moving_mean, layer.moving_variance])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-4)
+    # Inference uses the moving statistics in both.
+    np.testing.assert_allclose(layers[1](x, training=False), layers[0](x, training=False), atol=1e-5)
+
+    graph = tf.function(lambda x: layers[1](x, training=True)).get_concrete_function(x).graph
+    assert any(op.type.startswith("FusedBatchNorm") for op in graph.get_operations())

@@ -6,11 +6,11 @@ sub-folders or flat.
       dog/ c.jpg nested/d.jpg ...
 
 Classes are the sub-folders (sorted by name; label = index), each searched recursively. Decoding
-a corrupt file fails inside tf.data, lazily and without naming it. So files are decoded in
-chunks of `_CHUNK`: each chunk's decode drops failures (`ignore_errors`), and the gaps in the
-chunk's positions name the files that failed. A bad file then is an error that names it, or,
-with `skip_corrupt`, is skipped and logged. (A dataset per file would name them too, but its
-set-up costs about as much as decoding a 500 x 375 JPEG.)
+a corrupt file fails inside tf.data, lazily and without naming it. So the (parallel, ordered)
+decode drops failures (`ignore_errors`), every record carries its position and the paths of the
+`_WINDOW` records before it, and a gap in the positions names the files that failed. A bad file
+then is an error that names it, or, with `skip_corrupt`, is skipped and logged. (A dataset per
+file would name them too, but its set-up costs about as much as decoding a 500 x 375 JPEG.)
 Paths go through `tf.io.gfile`, so `gs://` folders work as well as local ones.
 """
 
@@ -32,9 +32,9 @@ from simclr_tf.data.common import (
 # What `tf.io.decode_image` reads (file names compared in lower case).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
-# Files per decode chunk: large enough to amortise a chunk's small datasets, small enough that
-# the pipeline's start and the stall at each chunk's end stay short.
-_CHUNK = 128
+# How many preceding paths each record carries: a run of more consecutive bad files than this
+# is still caught and counted, but only its last `_WINDOW` files are named.
+_WINDOW = 16
 
 
 def _is_image(filename):
@@ -103,6 +103,8 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
     start, stop, step = shard_slice(total, input_context)
     files = files[start:stop:step]
     records = {"path": files} if not labeled else {"path": files, "label": labels[start:stop:step]}
+    records_label_dtype = tf.data.Dataset.from_tensor_slices(records).element_spec[
+        "label"].dtype if labeled else None
     shard = f" (input pipeline {start} of {step})" if step > 1 else ""
     where = f"the image folder {path!r}{shard}"
 
@@ -111,30 +113,32 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
 
     blank = tf.zeros([image_size, image_size, channels], tf.uint8)
 
-    def attempt(chunk):
-        """Decodes a chunk of records, in order; yields `(record, image, bad)` where `bad` lists
-        the paths that failed just before this record, then a last element (`end`) that
-        carries the failures at the chunk's end."""
-        paths = chunk["path"]
-        n = tf.shape(paths, out_type=tf.int64)[0]
-        good = tf.data.Dataset.range(n).map(
-            lambda i: (i, load(paths[i])), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        ).ignore_errors()
-        tail = tf.data.Dataset.from_tensors((n, blank))
+    def remember(window, record):
+        return tf.concat([window[1:], [record["path"]]], 0), dict(record, previous=window)
 
-        def step(expected, element):
-            i, image = element
-            record = {k: v[tf.minimum(i, n - 1)] for k, v in chunk.items()}
-            out = dict(record, image=image, bad=paths[expected:i], end=tf.equal(i, n))
-            return i + 1, out
+    def attempt(position, record):
+        image = tf.cond(record["end"], lambda: blank, lambda: load(record["path"]))
+        return dict(record, image=image, position=position)
 
-        return good.concatenate(tail).scan(tf.constant(0, tf.int64), step)
+    def gaps(expected, el):
+        missing = el["position"] - expected
+        named = tf.minimum(missing, _WINDOW)
+        out = dict(el, bad=el["previous"][_WINDOW - named:], unnamed=missing - named)
+        return el["position"] + 1, out
 
     def output(el):
         return (el["image"], tf.cast(el["label"], tf.int32)) if labeled else el["image"]
 
     def decode(ds):
-        ds = ds.batch(_CHUNK).flat_map(attempt)
+        # A last record per pass, so that failures at the very end leave a gap too.
+        end = {"path": tf.constant(""), "end": tf.constant(True)}
+        if labeled:
+            end["label"] = tf.constant(0, records_label_dtype)
+        ds = ds.map(lambda r: dict(r, end=tf.constant(False))).concatenate(
+            tf.data.Dataset.from_tensors(end))
+        ds = ds.scan(tf.fill([_WINDOW], ""), remember).enumerate()
+        ds = ds.map(attempt, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.ignore_errors().scan(tf.constant(0, tf.int64), gaps)
         if skip_corrupt:
             ds = ds.scan(tf.constant(0, tf.int64), _count_skipped(where))
         else:
@@ -180,18 +184,22 @@ def _assert_ok(el):
 def _count_skipped(where):
     """A `scan` step: counts the bad files seen so far in this pass and logs each one."""
 
-    def log(files, count):
-        count = int(count.numpy())
+    def log(files, unnamed, count):
         files = [f.decode() for f in files.numpy()]
+        unnamed, count = int(unnamed.numpy()), int(count.numpy())
+        if unnamed:
+            logging.warning("Skipped %d more corrupt or unreadable image files in a row before "
+                            "the next ones (%d skipped so far in %s).", unnamed,
+                            count - len(files), where)
         for k, file in enumerate(files):
             logging.warning("Skipped corrupt or unreadable image file %s (%d skipped so far in %s).",
                             file, count - len(files) + k + 1, where)
         return True
 
     def step(skipped, el):
-        skipped += tf.size(el["bad"], out_type=tf.int64)
+        skipped += tf.size(el["bad"], out_type=tf.int64) + el["unnamed"]
         logged = tf.cond(tf.equal(tf.size(el["bad"]), 0), lambda: tf.constant(True),
-                         lambda: tf.py_function(log, [el["bad"], skipped], tf.bool))
+                         lambda: tf.py_function(log, [el["bad"], el["unnamed"], skipped], tf.bool))
         with tf.control_dependencies([logged]):
             return skipped, dict(el, end=tf.identity(el["end"]))
 

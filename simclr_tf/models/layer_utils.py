@@ -40,6 +40,51 @@ def validate_batch_norm_args(batch_norm_decay, batch_norm_epsilon):
         )
 
 
+@keras.saving.register_keras_serializable(package="simclr_tf")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' `BatchNormalization`, computed by TensorFlow's fused kernel when it can be.
+
+    Why: Keras 3 normalises a training batch with separate reduction and elementwise ops, which
+    on a CPU costs about 4x the fused kernel that tf.keras 2 (and so the reference) used: 0.24 s
+    against 0.06 s forward + backward for a (512, 32, 32, 64) batch, a fifth of a ResNet-18
+    CIFAR step. The fused path runs for 4-D channels-last inputs in training mode when the
+    statistics are this replica's own (not synchronized, or a single replica); it computes in
+    float32 like Keras' layer, and updates the moving statistics exactly as Keras does (biased
+    batch variance). Everything else (inference, cross-replica statistics, other ranks, masks)
+    is Keras' own code. Outputs, gradients and moving statistics agree with Keras' to float32
+    rounding (tests/test_resnet.py).
+    """
+
+    def _fused(self, inputs, training, mask):
+        if not training or not self.trainable or mask is not None:
+            return False
+        if len(inputs.shape) != 4 or self.axis not in (3, -1) or inputs.shape[-1] is None:
+            return False
+        if keras.backend.backend() != "tensorflow":
+            return False
+        return not self.synchronized or tf.distribute.get_strategy().num_replicas_in_sync == 1
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fused(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        x = tf.cast(inputs, tf.float32)
+        channels = x.shape[-1]
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels])
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels])
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+        )
+        # The kernel returns the unbiased (n / (n - 1)) batch variance; Keras keeps the biased one.
+        n = tf.cast(tf.size(x) // channels, tf.float32)
+        variance = variance * (n - 1.0) / tf.maximum(n, 1.0)
+        m = self.momentum
+        self.moving_mean.assign(
+            self.moving_mean * m + tf.cast(mean, self.moving_mean.dtype) * (1.0 - m))
+        self.moving_variance.assign(
+            self.moving_variance * m + tf.cast(variance, self.moving_variance.dtype) * (1.0 - m))
+        return tf.cast(y, self.compute_dtype)
+
+
 def batch_norm(
     decay,
     epsilon,
@@ -55,7 +100,7 @@ def batch_norm(
     (1 - momentum) * batch). `zero_gamma` starts the scale at 0, as the reference does for the
     last BN of every residual block (each block is then the identity on its shortcut at init).
     """
-    return keras.layers.BatchNormalization(
+    return BatchNormalization(
         momentum=decay,
         epsilon=epsilon,
         center=center,
