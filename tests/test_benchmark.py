@@ -108,12 +108,17 @@ def test_two_replicas_train_step_runs():
     assert result["replicas"] == 2 and result["steps"] == 2 and result["images_per_s"] > 0
 
 
+_LARGE = pytest.mark.large  # each starts a process (3 s); one stays in the default suite
+
+
 @pytest.mark.parametrize("args, message", [
     (["--mode=train", "--preset=tiny", "--batch_size=15", "--replicas=2"],
      "--batch_size=15 is not divisible by --replicas=2"),
-    (["--mode=train", "--preset=tiny", "--batch_size=1"], "--batch_size must be >= 2"),
-    (["--mode=train", "--suite=smoke"], "Give --mode (one measurement) or --suite"),
-    (["--mode=fast"], "--mode"),
+    pytest.param(["--mode=train", "--preset=tiny", "--batch_size=1"], "--batch_size must be >= 2",
+                 marks=_LARGE),
+    pytest.param(["--mode=train", "--suite=smoke"], "Give --mode (one measurement) or --suite",
+                 marks=_LARGE),
+    pytest.param(["--mode=fast"], "--mode", marks=_LARGE),
 ])
 def test_bad_arguments_are_named(args, message):
     proc = run_benchmark(*args)

@@ -311,6 +311,7 @@ def test_bare_encoder_of_variable_size_centre_crops_to_image_size(tmp_path):
     assert actual.shape == (2, encoder.output_dim)
 
 
+@pytest.mark.large  # 15 s; export and two replicas each have default-suite tests
 def test_two_replica_trained_encoder_exports_and_reloads(two_replicas, tmp_path):
     images = uint8_images(8, 16, 16, seed=4)
     with two_replicas.scope():

@@ -19,7 +19,7 @@ def one_step(model, images, labels=None, optimizer=None):
     return history.history
 
 
-@pytest.mark.parametrize("opt", ["sgd", "lars"])
+@pytest.mark.parametrize("opt", [pytest.param("sgd", marks=pytest.mark.large), "lars"])
 def test_one_replica_equals_two_replicas(two_replicas, opt):
     """1 replica at batch 8 == 2 replicas at 4 each: loss, weights and BN statistics."""
     images, labels = images_and_labels(8)
