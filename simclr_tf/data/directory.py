@@ -103,8 +103,7 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
     start, stop, step = shard_slice(total, input_context)
     files = files[start:stop:step]
     records = {"path": files} if not labeled else {"path": files, "label": labels[start:stop:step]}
-    records_label_dtype = tf.data.Dataset.from_tensor_slices(records).element_spec[
-        "label"].dtype if labeled else None
+    records = tf.data.Dataset.from_tensor_slices(records)
     shard = f" (input pipeline {start} of {step})" if step > 1 else ""
     where = f"the image folder {path!r}{shard}"
 
@@ -133,7 +132,7 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
         # A last record per pass, so that failures at the very end leave a gap too.
         end = {"path": tf.constant(""), "end": tf.constant(True)}
         if labeled:
-            end["label"] = tf.constant(0, records_label_dtype)
+            end["label"] = tf.constant(0, records.element_spec["label"].dtype)
         ds = ds.map(lambda r: dict(r, end=tf.constant(False))).concatenate(
             tf.data.Dataset.from_tensors(end))
         ds = ds.scan(tf.fill([_WINDOW], ""), remember).enumerate()
@@ -152,7 +151,7 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
         class_names=class_names,
         image_shape=(image_size, image_size, channels),
     )
-    return Source(tf.data.Dataset.from_tensor_slices(records), decode, info, len(files), where)
+    return Source(records, decode, info, len(files), where)
 
 
 def decode_image(encoded, channels):
