@@ -80,8 +80,9 @@ def test_smoke_suite_prints_every_mode_as_json():
         assert r["steps"] == 3
         # images/s counts original images per median step (rounding only).
         assert r["images_per_s"] == pytest.approx(16 / r["step_s_median"], rel=0.01)
-        assert (r["encoder"], r["image_size"], r["batch_size"], r["replicas"], r["precision"],
-                r["jit"]) == ("resnet18_cifar_stem_x0.125", 16, 16, 1, "float32", False)
+        assert (r["encoder"], r["image_size"], r["batch_size"], r["replicas"],
+                r["inter_op_threads"], r["precision"], r["jit"]) == (
+            "resnet18_cifar_stem_x0.125", 16, 16, 1, 0, "float32", False)
 
     train = by_name["train tiny"]
     # The encoder alone is part of the step; its FLOPs are the profiler's count for the model.
@@ -106,6 +107,8 @@ def test_two_replicas_train_step_runs():
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2 and result["steps"] == 2 and result["images_per_s"] > 0
+    # The two logical devices share the cores: by default their ops run one at a time.
+    assert result["inter_op_threads"] == 1
 
 
 _LARGE = pytest.mark.large  # each starts a process (3 s); one stays in the default suite
@@ -119,6 +122,8 @@ _LARGE = pytest.mark.large  # each starts a process (3 s); one stays in the defa
     pytest.param(["--mode=train", "--suite=smoke"], "Give --mode (one measurement) or --suite",
                  marks=_LARGE),
     pytest.param(["--mode=fast"], "--mode", marks=_LARGE),
+    pytest.param(["--mode=train", "--preset=tiny", "--inter_op_threads=-2"],
+                 "--inter_op_threads must be -1", marks=_LARGE),
 ])
 def test_bad_arguments_are_named(args, message):
     proc = run_benchmark(*args)
@@ -135,6 +140,7 @@ def test_derived_figures_compare_the_right_measurements():
         "train r18_cifar b256 jit": r(10.0),
         "train r18_cifar b256 bf16": r(4.0),
         "train r18_cifar b256 2 replicas": r(8.4),
+        "train r18_cifar b256 2 replicas concurrent": r(10.0),
         "train r18_cifar b128": r(4.0, batch_size=128, peak_rss_mb=1800.0),
         "augment 224 px b64": r(1.0),
         "train r50_224 b64": r(20.0),
@@ -145,6 +151,7 @@ def test_derived_figures_compare_the_right_measurements():
         "jit_speedup": 0.8,
         "bf16_speedup": 2.0,
         "two_replica_cost_ratio": 1.05,
+        "two_replica_concurrent_cost_ratio": 1.25,
         "r18_overhead_fraction": 0.05,
         "augment_fraction_of_r50_step_b64": 0.05,
         "input_speedup_vs_reference_style": 3.5,

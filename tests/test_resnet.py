@@ -406,3 +406,53 @@ def test_fused_batch_norm_equals_keras_batch_norm(center):
 
     graph = tf.function(lambda x: layers[1](x, training=True)).get_concrete_function(x).graph
     assert any(op.type.startswith("FusedBatchNorm") for op in graph.get_operations())
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_synchronized_fused_batch_norm_equals_keras_across_replicas(two_replicas, center):
+    """With two replicas the synchronized BN takes the fused kernels, one all-reduce forward
+    and a custom gradient; outputs, input gradients, gamma/beta gradients (added over replicas)
+    and moving statistics must equal Keras' own synchronized layer's. The loss weights each
+    example differently, so the cross-replica terms of the gradient matter."""
+    from simclr_tf.models.layer_utils import BatchNormalization
+
+    x = tf.random.stateless_normal([6, 5, 4, 8], seed=[1, 2]) * 3.0 + 1.0
+    weights = tf.random.stateless_normal([6, 5, 4, 8], seed=[3, 4])
+    results, graphs = [], []
+    for cls in (keras.layers.BatchNormalization, BatchNormalization):
+        with two_replicas.scope():
+            layer = cls(momentum=0.9, epsilon=1e-5, center=center, synchronized=True,
+                        gamma_initializer=keras.initializers.RandomUniform(0.5, 1.5, seed=0),
+                        beta_initializer=keras.initializers.RandomUniform(-1.0, 1.0, seed=1))
+            layer.build(x.shape)
+
+        def replica_step(layer=layer):
+            context = tf.distribute.get_replica_context()
+            rows = tf.range(3) + 3 * context.replica_id_in_sync_group
+            xs, ws = tf.gather(x, rows), tf.gather(weights, rows)
+            with tf.GradientTape() as tape:
+                tape.watch(xs)
+                y = layer(xs, training=True)
+                loss = tf.reduce_sum(y * ws)
+            return (y, *tape.gradient(loss, [xs] + layer.trainable_variables))
+
+        step = tf.function(lambda: two_replicas.run(replica_step))
+        outputs = step()
+        y, dx = (tf.concat(two_replicas.experimental_local_results(t), 0) for t in outputs[:2])
+        variable_grads = [two_replicas.reduce("SUM", g, axis=None) for g in outputs[2:]]
+        results.append([y, dx, *variable_grads, layer.moving_mean, layer.moving_variance])
+        graphs.append(step.get_concrete_function().graph)
+    assert len(results[0]) == len(results[1]) == (6 if center else 5)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-4)
+
+    def op_types(graph):
+        types = set()
+        for op in graph.get_operations():
+            types.add(op.type)
+            for function in graph._functions.values():
+                types.update(node.op for node in function.definition.node_def)
+        return types
+
+    assert "FusedBatchNormGradV3" in op_types(graphs[1])
+    assert "FusedBatchNormGradV3" not in op_types(graphs[0])
