@@ -384,23 +384,30 @@ def write_photo_like_jpegs(folder, count, width, height, seed=0):
 
 
 def reference_style_view(image, size, strength=1.0):
-    """One view as a host-side per-example pipeline makes it (the reference's tf2 data.py maps
-    this over single decoded images): Inception-style random crop, bicubic resize, flip, colour
-    jitter in random order (p = 0.8), grayscale (p = 0.2). Float32 in [0, 1]."""
+    """One view as the reference's host-side per-example pipeline makes it (google-research/simclr
+    tf2 `data_util.preprocess_image` with `preprocess_for_train`, mapped over single decoded
+    uint8 images): the whole image converted to float, Inception-style random crop, bicubic
+    resize, flip, colour jitter in random order with its multiplicative ("simclrv2") brightness
+    (p = 0.8), grayscale (p = 0.2). Float32 in [0, 1]."""
     import tensorflow as tf
 
+    image = tf.image.convert_image_dtype(image, tf.float32)
     box = tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4])
     begin, crop, _ = tf.image.sample_distorted_bounding_box(
         tf.shape(image), bounding_boxes=box, min_object_covered=0.1,
         aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=100,
         use_image_if_no_bounding_boxes=True)
     image = tf.slice(image, begin, crop)
-    image = tf.image.resize(image, [size, size], method="bicubic") / 255.0
+    image = tf.image.resize(image, [size, size], method="bicubic")
     image = tf.image.random_flip_left_right(image)
+
+    def brightness(x):
+        delta = 0.8 * strength
+        return x * tf.random.uniform([], max(1.0 - delta, 0.0), 1.0 + delta)
 
     def jitter(x):
         ops = [
-            lambda x: tf.image.random_brightness(x, 0.8 * strength),
+            brightness,
             lambda x: tf.image.random_contrast(x, 1 - 0.8 * strength, 1 + 0.8 * strength),
             lambda x: tf.image.random_saturation(x, 1 - 0.8 * strength, 1 + 0.8 * strength),
             lambda x: tf.image.random_hue(x, 0.2 * strength),
@@ -429,7 +436,12 @@ def reference_style_dataset(folder, size, batch):
         # Two views stacked on channels, as the reference's map_fn.
         return tf.concat([reference_style_view(image, size), reference_style_view(image, size)], -1)
 
-    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+    # The reference's training options: non-deterministic order and slack.
+    options = tf.data.Options()
+    options.deterministic = False
+    options.experimental_slack = True
+    return (files.with_options(options).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch).prefetch(tf.data.AUTOTUNE))
 
 
 def time_dataset(ds, passes):
