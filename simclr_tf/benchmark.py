@@ -2,8 +2,8 @@
 
 Prints one JSON line per measurement (and a closing `summary` line for a suite):
 
-    python -m simclr_tf.benchmark                          # the default suite (about 25 min on 2 CPU cores)
-    python -m simclr_tf.benchmark --suite=quick            # the 32 px measurements only (about 12 min)
+    python -m simclr_tf.benchmark                          # the default suite (about 30 min on 2 CPU cores)
+    python -m simclr_tf.benchmark --suite=quick            # the 32 px measurements only (about 15 min)
     python -m simclr_tf.benchmark --mode=train --preset=r18_cifar --batch_size=128 --jit
     python -m simclr_tf.benchmark --mode=input --image_size=224 --output=bench.jsonl
 
