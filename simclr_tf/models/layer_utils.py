@@ -142,30 +142,24 @@ class BatchNormalization(keras.layers.BatchNormalization):
         channels = x.shape[-1]
         gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels])
         beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels])
-        if context is None:
-            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
-            )
-            # The kernel returns the unbiased (n / (n - 1)) batch variance; Keras keeps the
-            # biased one.
-            n = tf.cast(tf.size(x) // channels, tf.float32)
-            variance = variance * (n - 1.0) / tf.maximum(n, 1.0)
-        else:
-            # This replica's mean and variance come from the fused training kernel (its
-            # normalised output is dropped): on a CPU that is about half the cost of summing x
-            # and x^2 with separate ops. They go through the all-reduce as sums of x and x^2.
-            _, local_mean, local_variance = tf.compat.v1.nn.fused_batch_norm(
-                x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
-            )
-            count = tf.cast(tf.size(x) // channels, tf.float32)
-            local_variance = local_variance * (count - 1.0) / tf.maximum(count, 1.0)
+        # This replica's statistics from the fused training kernel. It returns the unbiased
+        # (n / (n - 1)) batch variance; Keras keeps the biased one.
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+        )
+        count = tf.cast(tf.size(x) // channels, tf.float32)
+        variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
+        if context is not None:
+            # Synchronized: the local normalised output is dropped (on a CPU the fused kernel
+            # is still about half the cost of summing x and x^2 with separate ops); the
+            # statistics go through one all-reduce as sums of x and x^2 and the count. They
+            # carry no gradient of their own: the custom gradient accounts for them, from the
+            # all-reduced sums of the backward pass.
             local = tf.concat([
-                local_mean * count,
-                (local_variance + tf.square(local_mean)) * count,
+                mean * count,
+                (variance + tf.square(mean)) * count,
                 tf.reshape(count, [1]),
             ], axis=0)
-            # The statistics carry no gradient of their own: the custom gradient accounts for
-            # them, from the all-reduced sums of the backward pass.
             total = tf.stop_gradient(context.all_reduce(tf.distribute.ReduceOp.SUM, local))
             count = total[-1]
             mean = tf.math.divide_no_nan(total[:channels], count)
