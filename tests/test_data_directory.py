@@ -144,13 +144,13 @@ def test_skip_corrupt_counts_and_logs(classes, caplog):
 
 @pytest.mark.parametrize("skip", [True, False])
 def test_bad_files_are_each_named(tmp_path, caplog, monkeypatch, skip):
-    # Bad: 03, then 05 and 06 in a row (a run longer than the window of 1 path each record
-    # carries, so 05 goes unnamed but counted), and 09 (the very last file).
+    # Chunks of 2 files: bad are 03 (a chunk's last file), 04 and 05 (a whole chunk) and 09
+    # (the very last file).
     from simclr_tf.data import directory
 
-    monkeypatch.setattr(directory, "_WINDOW", 1)
+    monkeypatch.setattr(directory, "_CHUNK", 2)
     root = tmp_path / "flat"
-    bad = {3, 5, 6, 9}
+    bad = {3, 4, 5, 9}
     for i in range(10):
         if i in bad:
             (root / f"{i:02d}.png").write_bytes(b"\x89PNG broken")
@@ -166,9 +166,40 @@ def test_bad_files_are_each_named(tmp_path, caplog, monkeypatch, skip):
         values = [int(x[0, 0, 0, 0]) for x in ds]
     assert values == [10 * i for i in range(10) if i not in bad]
     skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipped")]
-    assert "Skipped 1 more corrupt or unreadable image files in a row" in skipped[1]
-    named = [re.search(r"(\d\d\.png) \((\d) skipped so far", m).groups() for m in skipped if ".png" in m]
-    assert named == [("03.png", "1"), ("06.png", "3"), ("09.png", "4")]
+    named = [re.search(r"(\d\d\.png) \((\d) skipped so far", m).groups() for m in skipped]
+    assert named == [("03.png", "1"), ("04.png", "2"), ("05.png", "3"), ("09.png", "4")]
+
+
+def test_error_names_the_first_bad_file_of_a_chunk_and_counts_the_rest(tmp_path):
+    root = tmp_path / "flat"
+    for i in range(6):
+        if i in (1, 2, 4):
+            (root / f"{i}.jpg").parent.mkdir(exist_ok=True)
+            (root / f"{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+        else:
+            _write(root / f"{i}.jpg", _uniform(8, 8, 50))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"image file .*1\.jpg \(and 2 more near it\): not a readable"):
+        for _ in from_directory(str(root), 1, 8, labeled=False, shuffle=False):
+            pass
+
+
+def test_order_and_labels_survive_many_chunks(tmp_path, monkeypatch):
+    """Chunks decode concurrently, yet the images come out in the records' order (file order
+    unshuffled; a seeded shuffle repeats), each with its own label."""
+    from simclr_tf.data import directory
+
+    monkeypatch.setattr(directory, "_CHUNK", 3)
+    for i in range(17):
+        _write(tmp_path / "data" / f"class{i % 2}" / f"{i:02d}.png", _uniform(5 + i % 4, 7, 10 * i))
+    files, labels, _ = list_images(str(tmp_path / "data"))
+    expected = [int(os.path.basename(f)[:2]) * 10 for f in files]
+    ds = from_directory(str(tmp_path / "data"), 1, 5, shuffle=False)
+    got = [(int(x[0, 0, 0, 0]), int(y[0])) for x, y in ds]
+    assert got == list(zip(expected, labels))
+    first = [int(x[0, 0, 0, 0]) for x, _ in from_directory(str(tmp_path / "data"), 1, 5, seed=7)]
+    again = [int(x[0, 0, 0, 0]) for x, _ in from_directory(str(tmp_path / "data"), 1, 5, seed=7)]
+    assert first == again and sorted(first) == sorted(expected) and first != expected
 
 
 def test_seeded_shuffle_and_sharding(tmp_path):
