@@ -19,7 +19,11 @@ Modes:
   500 x 375 images by default): this package's (`simclr_tf.data.from_directory`: decode + resize
   + batch; augmentation runs on the device) against a reference-style per-example pipeline
   (decode + two views of random crop, bicubic resize, flip, colour jitter and grayscale on the
-  host, as google-research/simclr's tf2 `data.py` does). Images/s overall and per host core.
+  host, as google-research/simclr's tf2 `data.py` does), and a decode-only floor (decode, centre
+  crop, batch: what no pipeline that decodes every JPEG can beat). The three are timed in turn
+  for `--rounds` rounds, each a fresh iterator reading `--passes` passes after one untimed
+  pass; rates are the medians over rounds and speed-ups the medians of the per-round ratios, as
+  this machine's speed drifts between minutes. Images/s overall and per host core.
 - `augment`: `SimCLRAugment` alone (two views of a batch, as in the train step) on the device,
   and the Gaussian blur alone.
 
@@ -85,7 +89,7 @@ SUITES["smoke"] = [  # for tests: every mode at toy sizes
     ("train tiny", ["--mode=train", "--preset=tiny", "--steps=3", "--warmup=1", "--floor"]),
     ("augment tiny", ["--mode=augment", "--preset=tiny", "--steps=3", "--warmup=1"]),
     ("input tiny", ["--mode=input", "--image_size=32", "--num_files=24", "--input_batch=8",
-                    "--source_size=60x45", "--passes=2"]),
+                    "--source_size=60x45", "--passes=2", "--rounds=2"]),
 ]
 
 _MODE = flags.DEFINE_enum("mode", None, ["train", "input", "augment"], "One measurement.")
@@ -107,7 +111,8 @@ _FLOOR = flags.DEFINE_boolean("floor", False, "train: also time the encoder alon
 _NUM_FILES = flags.DEFINE_integer("num_files", 256, "input: number of JPEG files.")
 _SOURCE_SIZE = flags.DEFINE_string("source_size", "500x375", "input: WIDTHxHEIGHT of the JPEG files.")
 _INPUT_BATCH = flags.DEFINE_integer("input_batch", 64, "input: batch size of both pipelines.")
-_PASSES = flags.DEFINE_integer("passes", 4, "input: timed passes over the files (after one warm-up pass).")
+_PASSES = flags.DEFINE_integer("passes", 8, "input: timed passes over the files per round, per pipeline.")
+_ROUNDS = flags.DEFINE_integer("rounds", 5, "input: rounds; each times every pipeline once, in turn.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
 
 
@@ -444,22 +449,38 @@ def reference_style_dataset(folder, size, batch):
             .batch(batch).prefetch(tf.data.AUTOTUNE))
 
 
-def time_dataset(ds, passes):
-    """Images/s over `passes` passes in ONE iterator (as training reads its data), timed from
-    its first batch on, after one untimed pass that warms the file cache; also the per-batch
-    times. (A new iterator per pass would restart tf.data's autotuning each time.)"""
-    for _ in ds:
-        pass
+def decode_only_dataset(folder, size, batch):
+    """The floor of any host pipeline that decodes every JPEG: decode, centre crop (or pad) to
+    size x size, batch; no resize."""
+    import tensorflow as tf
+
+    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
+
+    def load(path):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        return tf.image.resize_with_crop_or_pad(image, size, size)
+
+    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+
+
+def time_dataset(ds, batches, skip):
+    """Images/s of `batches` batches read from a fresh iterator over `ds` repeated, after
+    `skip` untimed batches (tf.data's autotuning restarts with every iterator); also the
+    per-batch times. The iterator is released before returning, so nothing keeps decoding in
+    the background while the next pipeline is timed."""
+    iterator = iter(ds.repeat())
+    for _ in range(skip):
+        next(iterator)
     batch_times, images = [], 0
-    iterator = iter(ds.repeat(passes))
-    next(iterator)
     start = last = time.perf_counter()
-    for element in iterator:
+    for _ in range(batches):
+        element = next(iterator)
         x = element[0] if isinstance(element, tuple) else element
         images += int(x.shape[0])
         now = time.perf_counter()
         batch_times.append(now - last)
         last = now
+    del iterator
     return images / (last - start), batch_times
 
 
@@ -469,15 +490,43 @@ def measure_input():
     preset, out = settings("input")
     size, batch = preset["image_size"], _INPUT_BATCH.value
     width, height = (int(v) for v in _SOURCE_SIZE.value.lower().split("x"))
-    out.update(batch_size=batch, source_size=f"{width}x{height}", num_files=_NUM_FILES.value)
+    if _NUM_FILES.value < batch:
+        raise ValueError(f"--num_files={_NUM_FILES.value} must be at least --input_batch={batch}.")
+    if _PASSES.value < 1 or _ROUNDS.value < 1:
+        raise ValueError(f"--passes and --rounds must be >= 1. Received: --passes={_PASSES.value}, "
+                         f"--rounds={_ROUNDS.value}")
+    out.update(batch_size=batch, source_size=f"{width}x{height}", num_files=_NUM_FILES.value,
+               rounds=_ROUNDS.value)
     for key in ("replicas", "inter_op_threads", "precision", "jit", "encoder", "preset"):
         out.pop(key)
     cores = host_cores()
+    per_pass = _NUM_FILES.value // batch  # from_directory drops the last partial batch
     with tempfile.TemporaryDirectory() as folder:
         write_photo_like_jpegs(folder, _NUM_FILES.value, width, height)
-        ours = from_directory(folder, batch, size, labeled=False, shuffle=False)
-        rate, batch_times = time_dataset(ours, _PASSES.value)
-        reference_rate, _ = time_dataset(reference_style_dataset(folder, size, batch), _PASSES.value)
+        pipelines = {
+            "ours": from_directory(folder, batch, size, labeled=False, shuffle=False),
+            "reference_style": reference_style_dataset(folder, size, batch),
+            "decode_only": decode_only_dataset(folder, size, batch),
+        }
+        for ds in pipelines.values():  # one pass each first: the files into the page cache
+            for _ in ds:
+                pass
+        # The machine's speed drifts by 10 % and more within minutes, so the pipelines are timed
+        # in turn, round after round, and compared round by round.
+        rates = {name: [] for name in pipelines}
+        batch_times = []
+        for _ in range(_ROUNDS.value):
+            for name, ds in pipelines.items():
+                rate, times = time_dataset(ds, _PASSES.value * per_pass, skip=per_pass)
+                rates[name].append(rate)
+                if name == "ours":
+                    batch_times += times
+
+    def ratio(name):
+        return statistics.median(a / b for a, b in zip(rates[name], rates["reference_style"]))
+
+    rate, reference_rate = statistics.median(rates["ours"]), statistics.median(rates["reference_style"])
+    decode_rate = statistics.median(rates["decode_only"])
     median = statistics.median(batch_times)
     out.update(
         images_per_s=round(rate, 2), images_per_s_per_core=round(rate / cores, 2),
@@ -485,7 +534,11 @@ def measure_input():
         step_s_max=round(max(batch_times), 6), steps=len(batch_times),
         reference_style_images_per_s=round(reference_rate, 2),
         reference_style_images_per_s_per_core=round(reference_rate / cores, 2),
-        speedup_vs_reference_style=round(rate / reference_rate, 2),
+        decode_only_images_per_s=round(decode_rate, 2),
+        decode_only_images_per_s_per_core=round(decode_rate / cores, 2),
+        speedup_vs_reference_style=round(ratio("ours"), 2),
+        decode_only_speedup_vs_reference_style=round(ratio("decode_only"), 2),
+        images_per_s_by_round={name: [round(r, 1) for r in values] for name, values in rates.items()},
         host_cores=cores, peak_rss_mb=peak_rss_mb(),
     )
     return out
