@@ -19,8 +19,9 @@ Modes:
   500 x 375 images by default): this package's (`simclr_tf.data.from_directory`: decode + resize
   + batch; augmentation runs on the device) against a reference-style per-example pipeline
   (decode + two views of random crop, bicubic resize, flip, colour jitter and grayscale on the
-  host, as google-research/simclr's tf2 `data.py` does), and a decode-only floor (decode, centre
-  crop, batch: what no pipeline that decodes every JPEG can beat). The three are timed in turn
+  host, as google-research/simclr's tf2 `data.py` does), the same decode + resize without the
+  bad-file bookkeeping of `from_directory` (`bare`), and a decode-only floor (decode, centre
+  crop, batch: what no pipeline that decodes every JPEG can beat). All are timed in turn
   for `--rounds` rounds, each a fresh iterator reading `--passes` passes after one untimed
   pass; rates are the medians over rounds and speed-ups the medians of the per-round ratios, as
   this machine's speed drifts between minutes. Images/s overall and per host core.
@@ -108,10 +109,12 @@ _PRECISION = flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat
                                "Keras dtype policy.")
 _JIT = flags.DEFINE_boolean("jit", False, "Compile the step with XLA (jit_compile=True).")
 _FLOOR = flags.DEFINE_boolean("floor", False, "train: also time the encoder alone, FLOPs and the matmul peak.")
-_NUM_FILES = flags.DEFINE_integer("num_files", 256, "input: number of JPEG files.")
+_NUM_FILES = flags.DEFINE_integer(
+    "num_files", 1024, "input: number of JPEG files (enough that a pass's start and end, where "
+    "fewer decodes run at once, weigh little, as in a real dataset).")
 _SOURCE_SIZE = flags.DEFINE_string("source_size", "500x375", "input: WIDTHxHEIGHT of the JPEG files.")
 _INPUT_BATCH = flags.DEFINE_integer("input_batch", 64, "input: batch size of both pipelines.")
-_PASSES = flags.DEFINE_integer("passes", 8, "input: timed passes over the files per round, per pipeline.")
+_PASSES = flags.DEFINE_integer("passes", 2, "input: timed passes over the files per round, per pipeline.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "input: rounds; each times every pipeline once, in turn.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
 
@@ -463,6 +466,22 @@ def decode_only_dataset(folder, size, batch):
     return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
+def bare_dataset(folder, size, batch):
+    """This package's per-image work without its bad-file bookkeeping: decode + resize_to_square,
+    one parallel map, batch."""
+    import tensorflow as tf
+
+    from simclr_tf.data.common import resize_to_square
+    from simclr_tf.data.directory import decode_image
+
+    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
+
+    def load(path):
+        return resize_to_square(decode_image(tf.io.read_file(path), 3), size)
+
+    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+
+
 def time_dataset(ds, batches, skip):
     """Images/s of `batches` batches read from a fresh iterator over `ds` repeated, after
     `skip` untimed batches (tf.data's autotuning restarts with every iterator); also the
@@ -506,6 +525,7 @@ def measure_input():
         pipelines = {
             "ours": from_directory(folder, batch, size, labeled=False, shuffle=False),
             "reference_style": reference_style_dataset(folder, size, batch),
+            "bare": bare_dataset(folder, size, batch),
             "decode_only": decode_only_dataset(folder, size, batch),
         }
         for ds in pipelines.values():  # one pass each first: the files into the page cache
@@ -527,6 +547,7 @@ def measure_input():
 
     rate, reference_rate = statistics.median(rates["ours"]), statistics.median(rates["reference_style"])
     decode_rate = statistics.median(rates["decode_only"])
+    bare_rate = statistics.median(rates["bare"])
     median = statistics.median(batch_times)
     out.update(
         images_per_s=round(rate, 2), images_per_s_per_core=round(rate / cores, 2),
@@ -534,9 +555,11 @@ def measure_input():
         step_s_max=round(max(batch_times), 6), steps=len(batch_times),
         reference_style_images_per_s=round(reference_rate, 2),
         reference_style_images_per_s_per_core=round(reference_rate / cores, 2),
+        bare_images_per_s=round(bare_rate, 2),
         decode_only_images_per_s=round(decode_rate, 2),
         decode_only_images_per_s_per_core=round(decode_rate / cores, 2),
         speedup_vs_reference_style=round(ratio("ours"), 2),
+        bare_speedup_vs_reference_style=round(ratio("bare"), 2),
         decode_only_speedup_vs_reference_style=round(ratio("decode_only"), 2),
         images_per_s_by_round={name: [round(r, 1) for r in values] for name, values in rates.items()},
         host_cores=cores, peak_rss_mb=peak_rss_mb(),
@@ -590,7 +613,9 @@ def derived(results):
         out["augment_fraction_of_r50_step_b64"] = round(
             step("augment 224 px b64") / step("train r50_224 b64"), 4)
     if "input 224 px" in results:
-        out["input_speedup_vs_reference_style"] = results["input 224 px"]["speedup_vs_reference_style"]
+        for key in ("speedup_vs_reference_style", "bare_speedup_vs_reference_style",
+                    "decode_only_speedup_vs_reference_style"):
+            out[f"input_{key}"] = results["input 224 px"][key]
     memory = {r["batch_size"]: r["peak_rss_mb"] for label, r in results.items()
               if label.startswith("train r18_cifar b") and " " not in label[len("train r18_cifar "):]}
     if memory:
