@@ -36,9 +36,9 @@ from simclr_tf.data.common import (
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 # Files per decode chunk: enough to amortise the chunk's small dataset, few enough to bound
-# memory and the wait for the first images (a chunk is yielded when all its files are decoded;
-# about two chunks per core are in flight). 32 and 64 measured the same speed within this
-# machine's noise; at 32 a pass's last chunks, decoded on fewer cores, cost less.
+# memory and the wait for the first images (a chunk is yielded when all its files are decoded,
+# and the interleave keeps a few chunks in flight per core). 32 and 64 measured the same speed
+# within this machine's noise; with 32, the end of a pass, decoded on fewer cores, is shorter.
 _CHUNK = 32
 
 
