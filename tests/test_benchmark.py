@@ -134,6 +134,10 @@ _LARGE = pytest.mark.large  # each starts a process (3 s); one stays in the defa
     pytest.param(["--mode=fast"], "--mode", marks=_LARGE),
     pytest.param(["--mode=train", "--preset=tiny", "--inter_op_threads=-2"],
                  "--inter_op_threads must be -1", marks=_LARGE),
+    pytest.param(["--mode=input", "--num_files=4", "--input_batch=8"],
+                 "--num_files=4 must be at least --input_batch=8", marks=_LARGE),
+    pytest.param(["--mode=input", "--num_files=8", "--input_batch=8", "--rounds=0"],
+                 "--passes and --rounds must be >= 1", marks=_LARGE),
 ])
 def test_bad_arguments_are_named(args, message):
     proc = run_benchmark(*args)
