@@ -437,8 +437,6 @@ def reference_style_view(image, size, strength=1.0):
 def reference_style_dataset(folder, size, batch):
     import tensorflow as tf
 
-    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
-
     def load(path):
         image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
         # Two views stacked on channels, as the reference's map_fn.
@@ -448,8 +446,17 @@ def reference_style_dataset(folder, size, batch):
     options = tf.data.Options()
     options.deterministic = False
     options.experimental_slack = True
-    return (files.with_options(options).map(load, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(batch).prefetch(tf.data.AUTOTUNE))
+    return map_jpeg_files(folder, load, batch, options)
+
+
+def map_jpeg_files(folder, load, batch, options=None):
+    """The folder's JPEG paths, `load` mapped over them in parallel, batched, prefetched."""
+    import tensorflow as tf
+
+    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
+    if options is not None:
+        files = files.with_options(options)
+    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
 def decode_only_dataset(folder, size, batch):
@@ -457,13 +464,11 @@ def decode_only_dataset(folder, size, batch):
     size x size, batch; no resize."""
     import tensorflow as tf
 
-    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
-
     def load(path):
         image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
         return tf.image.resize_with_crop_or_pad(image, size, size)
 
-    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+    return map_jpeg_files(folder, load, batch)
 
 
 def bare_dataset(folder, size, batch):
@@ -474,12 +479,10 @@ def bare_dataset(folder, size, batch):
     from simclr_tf.data.common import resize_to_square
     from simclr_tf.data.directory import decode_image
 
-    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
-
     def load(path):
         return resize_to_square(decode_image(tf.io.read_file(path), 3), size)
 
-    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+    return map_jpeg_files(folder, load, batch)
 
 
 def time_dataset(ds, batches, skip):
@@ -528,9 +531,6 @@ def measure_input():
             "bare": bare_dataset(folder, size, batch),
             "decode_only": decode_only_dataset(folder, size, batch),
         }
-        for ds in pipelines.values():  # one pass each first: the files into the page cache
-            for _ in ds:
-                pass
         # The machine's speed drifts by 10 % and more within minutes, so the pipelines are timed
         # in turn, round after round, and compared round by round.
         rates = {name: [] for name in pipelines}
