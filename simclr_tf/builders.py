@@ -4,14 +4,18 @@ The training command, the notebooks and the evaluation modes all build through t
 so a config means the same model everywhere.
 """
 
-import keras
-
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
-from simclr_tf.optimizers.lars import LARS
+from simclr_tf import optimizers
 from simclr_tf.optimizers.schedules import WarmupCosine
+
+
+def cifar_stem(config):
+    """`model.cifar_stem`, or when it is None the reference's rule: `image_size <= 32`."""
+    stem = config.model.cifar_stem
+    return bool(config.image_size <= 32) if stem is None else bool(stem)
 
 
 def build_encoder(config):
@@ -21,7 +25,7 @@ def build_encoder(config):
         width_multiplier=m.width_multiplier,
         sk_ratio=m.sk_ratio,
         se_ratio=m.se_ratio,
-        cifar_stem=m.cifar_stem,
+        cifar_stem=cifar_stem(config),
         # None = synchronized when there are several replicas; False opts out.
         synchronized_batch_norm=None if m.synchronized_batch_norm else False,
     )
@@ -59,19 +63,13 @@ def build_pretrainer(config, num_classes=None):
 
 
 def build_optimizer(config, resolved):
-    """The optimiser with the warmup + cosine schedule at the scaled learning rate."""
+    """The optimiser with the warmup + cosine schedule at the scaled learning rate: LARS, or the
+    reference's Nesterov momentum / Adam with an L2 term (`simclr_tf.optimizers.build_optimizer`);
+    `SimCLR` keeps batch norm and the probe's kernel out of their decay."""
     o = config.optimizer
     schedule = WarmupCosine(
         peak_learning_rate=resolved["learning_rate"],
         total_steps=resolved["total_steps"],
         warmup_steps=resolved["warmup_steps"],
     )
-    if o.name == "lars":
-        return LARS(learning_rate=schedule, momentum=o.momentum, weight_decay=o.weight_decay)
-    if o.name == "momentum":
-        return keras.optimizers.SGD(schedule, momentum=o.momentum, weight_decay=o.weight_decay or None)
-    if o.name == "adam":
-        return keras.optimizers.AdamW(schedule, weight_decay=o.weight_decay)
-    raise ValueError(
-        f"`optimizer.name` must be one of ['lars', 'momentum', 'adam']. Received: {o.name!r}"
-    )
+    return optimizers.build_optimizer(o.name, schedule, o.momentum, o.weight_decay)

@@ -7,7 +7,7 @@ learning rate or step count behind.
 
 import ml_collections
 
-from simclr_tf.optimizers.schedules import scale_learning_rate
+from simclr_tf.optimizers.schedules import check_warmup, scale_learning_rate, steps_from_epochs
 
 
 def default_config():
@@ -32,7 +32,9 @@ def default_config():
     c.model.width_multiplier = 1.0
     c.model.sk_ratio = 0.0
     c.model.se_ratio = 0.0
-    c.model.cifar_stem = False
+    # None: the reference's rule, the CIFAR stem (3x3 stride-1 conv, no max-pool) when
+    # image_size <= 32; True / False force it.
+    c.model.cifar_stem = ml_collections.config_dict.placeholder(bool)
     c.model.head_mode = "nonlinear"
     c.model.head_num_layers = 3
     c.model.head_output_dim = 128
@@ -119,18 +121,29 @@ def resolve(config, num_train_examples, num_replicas=1):
             f"({num_train_examples} examples): no full batch could be formed. "
             "Lower `--config.batch_size`."
         )
-    steps_per_epoch = num_train_examples // batch
+    # The reference's step counts (one rule for every training: see `steps_from_epochs`).
+    steps = steps_from_epochs(num_train_examples, batch, config.epochs, config.warmup_epochs)
     return {
         "num_train_examples": int(num_train_examples),
-        "steps_per_epoch": int(steps_per_epoch),
-        "total_steps": int(steps_per_epoch * config.epochs),
-        "warmup_steps": int(round(config.warmup_epochs * num_train_examples // batch)),
+        "steps_per_epoch": steps.steps_per_epoch,
+        "total_steps": steps.total_steps,
+        "warmup_steps": steps.warmup_steps,
         "learning_rate": scale_learning_rate(
             config.optimizer.base_learning_rate, batch, config.optimizer.learning_rate_scaling
         ),
         "num_replicas": int(num_replicas),
         "per_replica_batch": batch // max(num_replicas, 1),
     }
+
+
+def check_epochs(config):
+    """Fails on epochs the schedule cannot run (a warmup longer than the run), before anything
+    is read or written: `epochs` / `warmup_epochs` when pretraining, the `eval.*` ones in the
+    evaluation modes."""
+    if config.mode == "pretrain":
+        check_warmup(config.epochs, config.warmup_epochs)
+    else:
+        check_warmup(config.eval.epochs, config.eval.warmup_epochs, prefix="eval.")
 
 
 def config_keys(config, prefix=""):

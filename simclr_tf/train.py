@@ -177,6 +177,12 @@ def main(argv):
             raise app.UsageError(str(e)) from e
         summary = run_mode(config, workdir)
     else:
+        from simclr_tf.config import check_epochs
+
+        try:
+            check_epochs(config)
+        except ValueError as e:
+            raise app.UsageError(str(e)) from e
         _, summary = pretrain(config, workdir)
     logging.info("Done: %s", json.dumps(summary, default=str))
 

@@ -159,9 +159,10 @@ def test_head_is_kept_out_of_weight_decay_and_trust_ratio():
     sgd = build_optimizer("momentum", 0.1, weight_decay=1e-4)
     assert sgd.nesterov
     classifier.compile(optimizer=sgd)
-    assert not sgd._use_weight_decay(classifier.head.kernel) and sgd._use_weight_decay(kernel)
+    assert not sgd.uses_weight_decay(classifier.head.kernel) and sgd.uses_weight_decay(kernel)
+    assert sgd.uses_weight_decay(classifier.head.bias)  # the reference's L2 term covers it
     gamma = next(v for v in classifier.encoder.trainable_variables if v.path.endswith("gamma"))
-    assert not sgd._use_weight_decay(gamma)  # batch norm is never decayed
+    assert not sgd.uses_weight_decay(gamma)  # batch norm is never decayed
     # The head's own decay: weight_decay * l2_loss(kernel), as the reference adds it.
     classifier.head.kernel.assign(tf.ones_like(classifier.head.kernel))
     expected = 1e-4 * float(tf.nn.l2_loss(classifier.head.kernel))
@@ -187,10 +188,10 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="num_classes` must be an integer >= 2"):
         build_classifier(model, 1)
     with pytest.raises(ValueError, match="`optimizer` must be one of"):
-        build_optimizer("adam", 0.1)
+        build_optimizer("sgd", 0.1)
     with pytest.raises(ValueError, match="pass `augment=`"):
         fine_tune_augment(None)
-    with pytest.raises(ValueError, match="steps_per_epoch` is required"):
+    with pytest.raises(ValueError, match=r"num_examples` \(or `steps_per_epoch`\) is required"):
         fine_tune(build_classifier(model, 10), tf.data.Dataset.range(3), epochs=1)
     augment = fine_tune_augment(model.augment)
     assert (augment.color_distort, augment.blur, augment.crop, augment.flip) == (

@@ -74,15 +74,37 @@ def test_scaling():
 
 
 def test_steps_from_epochs_as_the_reference():
-    # ImageNet, batch 4096, 100 epochs, 10 warmup: 128116700 // 4096 + 1, 12811670 // 4096.
-    assert steps_from_epochs(1281167, 4096, 100) == (31279, 3127)
+    # ImageNet, batch 4096, 100 epochs, 10 warmup: 128116700 // 4096 + 1, 12811670 // 4096;
+    # fit runs ceil(1281167 / 4096) = 313 steps per epoch, 31300 >= 31279.
+    assert steps_from_epochs(1281167, 4096, 100) == (31279, 3127, 313)
     # CIFAR-10 README command: batch 512, 1000 epochs.
-    assert steps_from_epochs(50000, 512, 1000) == (50000 * 1000 // 512 + 1, 976)
-    assert steps_from_epochs(1000, 100, 2, warmup_epochs=0.5) == (21, 5)
-    # Warmup longer than training is capped, so WarmupCosine accepts it.
-    total, warmup = steps_from_epochs(100, 10, 1, warmup_epochs=10)
-    assert (total, warmup) == (11, 11)
-    WarmupCosine(1.0, total, warmup)
+    assert steps_from_epochs(50000, 512, 1000) == (97657, 976, 98)
+    assert steps_from_epochs(1000, 100, 2, warmup_epochs=0.5) == (21, 5, 10)
+    steps = steps_from_epochs(1000, 100, 2, warmup_epochs=2)
+    assert steps.total_steps == 21 and steps.warmup_steps == 20 and steps.steps_per_epoch == 10
+    WarmupCosine(1.0, steps.total_steps, steps.warmup_steps)
+
+
+def test_every_scheduled_step_runs_with_a_nonzero_rate():
+    """fit's `epochs * steps_per_epoch` steps cover the schedule (the remainder runs at rate 0);
+    when the batch divides the data only the final step (rate ~0) is left out."""
+    for n, batch, epochs in [(50000, 512, 1000), (1281167, 4096, 100), (100, 32, 60), (320, 32, 3)]:
+        steps = steps_from_epochs(n, batch, epochs, warmup_epochs=0)
+        run = epochs * steps.steps_per_epoch
+        schedule = WarmupCosine(1.0, steps.total_steps, steps.warmup_steps)
+        if n % batch:
+            assert steps.total_steps <= run < steps.total_steps + epochs
+            assert float(schedule(steps.total_steps)) == 0.0
+        else:
+            assert run == steps.total_steps - 1
+            # The one step not run (index `run`): peak * (pi / 2) ** 2 / (T - W) ** 2.
+            rest = steps.total_steps - steps.warmup_steps
+            assert float(schedule(run)) == pytest.approx(2.4674 / rest**2, rel=1e-2)
+
+
+def test_warmup_longer_than_the_run_is_an_error_naming_it():
+    with pytest.raises(ValueError, match=r"`warmup_epochs` in \[0, epochs\].*warmup_epochs=10"):
+        steps_from_epochs(100, 10, 5, warmup_epochs=10)
 
 
 def test_bad_arguments():

@@ -124,7 +124,8 @@ def test_derived_values_follow_overrides():
     config.warmup_epochs = 1
     derived = resolve(config, num_train_examples=5120)
     assert derived["learning_rate"] == pytest.approx(0.6)
-    assert derived["steps_per_epoch"] == 10 and derived["total_steps"] == 100 and derived["warmup_steps"] == 10
+    # The reference's counts: 5120 * 10 // 512 + 1 steps, 1 * 5120 // 512 of warmup.
+    assert derived["steps_per_epoch"] == 10 and derived["total_steps"] == 101 and derived["warmup_steps"] == 10
     config.optimizer.learning_rate_scaling = "sqrt"
     assert resolve(config, 5120)["learning_rate"] == pytest.approx(0.3 * 512 ** 0.5)
     with pytest.raises(ValueError, match="larger than the training set"):

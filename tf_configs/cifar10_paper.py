@@ -2,8 +2,9 @@
 
     python -m simclr_tf.train --config=tf_configs/cifar10_paper.py --workdir=runs/cifar10_r50
 
-From the paper: ResNet-50 whose first conv is 3x3 stride 1 without max-pool, batch 1024, colour
-strength 0.5, no blur, LARS. The paper tunes temperature and learning rate; this config uses
+From the paper: ResNet-50 whose first conv is 3x3 stride 1 without max-pool (the CIFAR stem,
+chosen by image_size <= 32), batch 1024, colour strength 0.5, no blur, LARS, the v1 paper's
+2-layer projection head, float32. The paper tunes temperature and learning rate; this config uses
 temperature 0.5, base learning rate 1.0 (x batch/256), weight decay 1e-6 and 1000 epochs (our
 choice within the paper's grid; change them with --config.temperature=... etc.).
 Expected result: the paper reports 94.0 % linear evaluation top-1 for its best setting.
@@ -23,7 +24,6 @@ def get_config(arg=None):
     c.batch_size = 1024
     c.epochs = 1000
     c.model.depth = 50
-    c.model.cifar_stem = True
     c.model.head_num_layers = 2
     c.augment.color_jitter_strength = 0.5
     c.augment.blur = False

@@ -2,9 +2,13 @@
 
     python -m simclr_tf.train --config=tf_configs/cifar10_r18.py --workdir=runs/cifar10_r18
 
-Settings as that command: ResNet-18 with the CIFAR stem, batch 512, 1000 epochs, LARS with
-learning rate 1.0 (x batch/256), weight decay 1e-4, temperature 0.5, colour strength 0.5, no blur,
-2-layer head as the tf2 code's CIFAR runs use, online linear probe.
+Settings as that command (`--train_batch_size=512 --train_epochs=1000 --learning_rate=1.0
+--weight_decay=1e-4 --temperature=0.5 --dataset=cifar10 --image_size=32 --resnet_depth=18
+--use_blur=False --color_jitter_strength=0.5`, everything else at run.py's defaults): ResNet-18
+with the CIFAR stem (the reference's rule for image_size <= 32), batch 512, 1000 epochs, LARS
+with learning rate 1.0 (x batch/256), 10 warmup epochs then cosine, weight decay 1e-4,
+temperature 0.5, colour strength 0.5, no blur, the 3-layer projection head (run.py's
+`num_proj_layers` default, which the command leaves alone), online linear probe, float32.
 Expected result: linear evaluation "around 91 %" top-1 (the reference README's figure).
 Expected runtime: on a 2-core CPU a ResNet-18 32 px step runs at about 30 images/s, so 1000
 epochs of 50,000 images would take weeks: use a GPU or a Colab TPU (not measured here).
@@ -23,8 +27,7 @@ def get_config(arg=None):
     c.epochs = 1000
     c.warmup_epochs = 10
     c.model.depth = 18
-    c.model.cifar_stem = True
-    c.model.head_num_layers = 2
+    c.model.head_num_layers = 3  # run.py's default; the README command keeps it
     c.augment.color_jitter_strength = 0.5
     c.augment.blur = False
     c.temperature = 0.5

@@ -25,7 +25,6 @@ def get_config(arg=None):
     c.warmup_epochs = 1
     c.model.depth = 18
     c.model.width_multiplier = 0.25
-    c.model.cifar_stem = True
     c.model.head_num_layers = 2
     c.model.head_output_dim = 64
     c.augment.color_jitter_strength = 0.5

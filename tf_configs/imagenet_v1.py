@@ -4,9 +4,12 @@
         --config.tpu=local
 
 Settings (paper, Section 2.3 and Appendix B): LARS, learning rate 0.3 x batch/256 with 10 warmup
-epochs then cosine decay, weight decay 1e-6, temperature 0.1, colour strength 1.0 with blur,
-224 px crops, 2-layer projection head (128-d), global BN. ImageNet must be prepared for tfds
-beforehand (manual download).
+epochs then cosine decay, weight decay 1e-6, temperature 0.1, colour strength 1.0 with blur and
+the v1 paper's additive brightness (`brightness_mode="simclrv1"`, the reference's `impl`
+switch), 224 px crops, 2-layer projection head (128-d), global BN, float32 as the paper
+(`--config.precision=mixed_bfloat16` is faster on TPUs and GPUs: a deviation, not measured
+against float32 at this scale). ImageNet must be prepared for tfds beforehand (manual download).
+Linear evaluation afterwards: `tf_configs/imagenet_linear_eval.py` (the paper's protocol).
 Expected result: 69.3 % linear evaluation top-1 for R50 1x after 1000 epochs (the paper's
 Table 6); several points lower at 100 epochs (the paper's Figure 9 plots batch size x epochs).
 Expected runtime: about 1.5 hours on 128 TPU v3 cores (the paper's figure).
@@ -26,5 +29,5 @@ def get_config(arg=None):
     c.temperature = 0.1
     c.optimizer.base_learning_rate = 0.3
     c.optimizer.weight_decay = 1e-6
-    c.precision = "mixed_bfloat16"
+    c.augment.brightness_mode = "simclrv1"
     return c

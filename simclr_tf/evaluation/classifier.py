@@ -224,17 +224,23 @@ def worker_logs(logs):
 
 
 def exclude_from_decay(optimizer, classifier):
-    """Keeps a classifier's head out of the optimiser's weight decay and LARS' trust ratio (it has
-    its own L2 term), and its 1-D variables (batch-norm scales and offsets) out of the decay, as
-    the reference does with LARS (by name) and with momentum (its L2 loss skips batch norm)."""
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-    if optimizer is None:
+    """The reference's decay rules for a classifier's optimiser.
+
+    The head's kernel has its own L2 term (`head_weight_decay`), so no optimiser decays it again;
+    batch norm is never decayed. LARS also keeps the head out of its decay and trust ratio (the
+    reference's `head_supervised` rule); the momentum / Adam optimisers of
+    `simclr_tf.optimizers.build_optimizer` decay the head's bias, as the reference's L2 loss term
+    does. Keras' own optimisers (decoupled `weight_decay`, exclusions only before `build`): the
+    head and the 1-D variables are excluded.
+    """
+    from simclr_tf.optimizers import l2
+
+    opt = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    if opt is None:
         return
     head = classifier.head.trainable_variables
-    if hasattr(optimizer, "exclude_from_layer_adaptation"):  # simclr_tf.LARS (1-D by its rule)
-        optimizer.exclude_from_weight_decay(var_list=head)
-        optimizer.exclude_from_layer_adaptation(var_list=head)
-    elif getattr(optimizer, "weight_decay", None) and not optimizer.built:
+    if hasattr(opt, "uses_weight_decay"):
+        l2.exclude_from_decay(opt, classifier, own_l2=[classifier.head.kernel], supervised_head=head)
+    elif getattr(opt, "weight_decay", None) and not opt.built:
         one_d = [v for v in classifier.trainable_variables if len(v.shape) <= 1]
-        optimizer.exclude_from_weight_decay(var_list=head + one_d)
-
+        opt.exclude_from_weight_decay(var_list=head + one_d)

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from simclr_tf.evaluation.classifier import build_from_one_replica, exclude_from_decay
 from simclr_tf.evaluation.classifier import worker_logs
-from simclr_tf.evaluation.finetune import scheduled_optimizer, training_dataset
+from simclr_tf.evaluation.finetune import _examples, scheduled_optimizer, training_dataset
 
 
 def distillation_loss(teacher_logits, student_logits, temperature=1.0):
@@ -202,6 +202,7 @@ def distill(
     alpha=1.0,
     batch_size=256,
     steps_per_epoch=None,
+    num_examples=None,
     optimizer="momentum",
     base_learning_rate=0.1,
     learning_rate_scaling="linear",
@@ -218,10 +219,11 @@ def distill(
     Args:
         student, teacher: `Classifier`s with the same classes.
         train: images alone (numpy), `(images, labels)` with -1 for unlabelled images, or a
-            batched, repeated `tf.data.Dataset` of either (with `steps_per_epoch`).
+            batched, repeated `tf.data.Dataset` of either (with `num_examples` or
+            `steps_per_epoch`).
         epochs: number of epochs.
         temperature, alpha: see `Distiller`.
-        batch_size, steps_per_epoch, seed: as `fine_tune`.
+        batch_size, steps_per_epoch, num_examples, seed: as `fine_tune`.
         optimizer, base_learning_rate, learning_rate_scaling, momentum, weight_decay,
             warmup_epochs: the optimiser and schedule, as `fine_tune` builds them (cosine decay
             after the warmup). The defaults are the linear-evaluation recipe's; the paper does
@@ -236,18 +238,16 @@ def distill(
     print(distiller.evaluate(test_images, test_labels, return_dict=True)["agreement"])
     ```
     """
-    dataset, batch_size, steps_per_epoch = training_dataset(
-        train, batch_size, steps_per_epoch, seed
+    dataset, batch_size, num_examples = training_dataset(
+        train, batch_size, num_examples or _examples(steps_per_epoch, batch_size), seed
     )
     with student.distribute_strategy.scope():
         distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
-        schedule = (base_learning_rate, learning_rate_scaling, batch_size, epochs, steps_per_epoch)
-        distiller.compile(
-            optimizer=scheduled_optimizer(
-                optimizer, *schedule, warmup_epochs, momentum, weight_decay
-            ),
-            **(compile_kwargs or {}),
+        optimizer, steps_per_epoch = scheduled_optimizer(
+            optimizer, base_learning_rate, learning_rate_scaling, batch_size, epochs,
+            num_examples, warmup_epochs, momentum, weight_decay,
         )
+        distiller.compile(optimizer=optimizer, **(compile_kwargs or {}))
     distiller.fit(
         dataset,
         epochs=epochs,

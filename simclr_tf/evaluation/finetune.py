@@ -15,23 +15,8 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from simclr_tf.optimizers.lars import LARS
-from simclr_tf.optimizers.schedules import WarmupCosine, scale_learning_rate
-
-OPTIMIZERS = ("lars", "momentum")
-
-
-def build_optimizer(name, learning_rate, momentum=0.9, weight_decay=0.0):
-    """`lars` (simclr_tf.LARS, coupled decay, BN and biases excluded) or `momentum` (Nesterov
-    SGD, as the reference's `build_optimizer`; its decay is Keras' decoupled one where the
-    reference adds an L2 term to the loss: the same for plain SGD, close with momentum)."""
-    if name == "lars":
-        return LARS(learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay)
-    if name == "momentum":
-        return keras.optimizers.SGD(
-            learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay or None
-        )
-    raise ValueError(f"`optimizer` must be one of {list(OPTIMIZERS)}. Received: optimizer={name!r}")
+from simclr_tf.optimizers.l2 import OPTIMIZERS, build_optimizer
+from simclr_tf.optimizers.schedules import WarmupCosine, scale_learning_rate, steps_from_epochs
 
 
 def fine_tune(
@@ -40,6 +25,7 @@ def fine_tune(
     epochs,
     batch_size=1024,
     steps_per_epoch=None,
+    num_examples=None,
     optimizer="lars",
     base_learning_rate=0.005,
     learning_rate_scaling="sqrt",
@@ -60,12 +46,16 @@ def fine_tune(
     Args:
         classifier: a `Classifier` (see `build_classifier`).
         train: `(images, labels)` numpy arrays, or a batched, repeated `tf.data.Dataset` of
-            `(images, labels)` (then `steps_per_epoch` is required and `batch_size` must be its
-            global batch, for the learning-rate scaling).
+            `(images, labels)` (then `num_examples` or `steps_per_epoch` is required and
+            `batch_size` must be its global batch, for the learning-rate scaling).
         epochs: number of epochs.
         batch_size: the global batch size.
-        steps_per_epoch: steps per epoch; default for arrays: N // batch_size.
-        optimizer: "lars" or "momentum" (Nesterov).
+        steps_per_epoch: for a dataset without `num_examples`: the run then counts
+            `num_examples = steps_per_epoch * batch_size`.
+        num_examples: the size of the training set a dataset streams; the step counts follow
+            from it as the reference's (`simclr_tf.steps_from_epochs`). Arrays: their length.
+        optimizer: "lars", "momentum" (Nesterov, L2 term) or "adam" (L2 term), see
+            `simclr_tf.optimizers.build_optimizer`.
         base_learning_rate, learning_rate_scaling: the rate is
             `scale_learning_rate(base_learning_rate, batch_size, learning_rate_scaling)`.
         momentum, weight_decay: optimiser settings (the head's decay is its own L2 term).
@@ -86,17 +76,15 @@ def fine_tune(
     print(evaluate_classifier(classifier, (test_images, test_labels)))  # {"top1": ..., ...}
     ```
     """
-    dataset, batch_size, steps_per_epoch = training_dataset(
-        train, batch_size, steps_per_epoch, seed
+    dataset, batch_size, num_examples = training_dataset(
+        train, batch_size, num_examples or _examples(steps_per_epoch, batch_size), seed
     )
-    schedule = (base_learning_rate, learning_rate_scaling, batch_size, epochs, steps_per_epoch)
     with classifier.distribute_strategy.scope():
-        classifier.compile(
-            optimizer=scheduled_optimizer(
-                optimizer, *schedule, warmup_epochs, momentum, weight_decay
-            ),
-            **(compile_kwargs or {}),
+        optimizer, steps_per_epoch = scheduled_optimizer(
+            optimizer, base_learning_rate, learning_rate_scaling, batch_size, epochs,
+            num_examples, warmup_epochs, momentum, weight_decay,
         )
+        classifier.compile(optimizer=optimizer, **(compile_kwargs or {}))
     return classifier.fit(
         dataset,
         epochs=epochs,
@@ -107,20 +95,21 @@ def fine_tune(
     )
 
 
-def training_dataset(train, batch_size, steps_per_epoch=None, seed=0):
-    """`(dataset, batch_size, steps_per_epoch)` for `fit` from arrays or a dataset.
+def training_dataset(train, batch_size, num_examples=None, seed=0):
+    """`(dataset, batch_size, num_examples)` for `fit` from arrays or a dataset.
 
     `train` is `(images, labels)` or images alone (numpy), shuffled, batched with
     `drop_remainder` (static batches, as the reference) and repeated here; or a batched, repeated
-    `tf.data.Dataset`, used as it is (then `steps_per_epoch` is required).
+    `tf.data.Dataset`, used as it is (then `num_examples`, the size of the set it streams, is
+    required: the step counts follow from it).
     """
     if isinstance(train, tf.data.Dataset):
-        if not steps_per_epoch:
+        if not num_examples:
             raise ValueError(
-                "`steps_per_epoch` is required when `train` is a tf.data.Dataset. "
-                f"Received: steps_per_epoch={steps_per_epoch!r}"
+                "`num_examples` (or `steps_per_epoch`) is required when `train` is a "
+                f"tf.data.Dataset. Received: num_examples={num_examples!r}"
             )
-        return train, int(batch_size), int(steps_per_epoch)
+        return train, int(batch_size), int(num_examples)
     if isinstance(train, (tuple, list)):
         images, labels = train
         labels = np.asarray(labels).reshape(-1).astype(np.int32)
@@ -135,7 +124,6 @@ def training_dataset(train, batch_size, steps_per_epoch=None, seed=0):
     if len(images) == 0:
         raise ValueError("`train` has no examples.")
     batch_size = min(int(batch_size), len(images))
-    steps_per_epoch = steps_per_epoch or len(images) // batch_size
     dataset = (
         tf.data.Dataset.from_tensor_slices(elements)
         .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -143,7 +131,11 @@ def training_dataset(train, batch_size, steps_per_epoch=None, seed=0):
         .repeat()
         .prefetch(tf.data.AUTOTUNE)
     )
-    return dataset, batch_size, int(steps_per_epoch)
+    return dataset, batch_size, int(num_examples or len(images))
+
+
+def _examples(steps_per_epoch, batch_size):
+    return int(steps_per_epoch) * int(batch_size) if steps_per_epoch else None
 
 
 def scheduled_optimizer(
@@ -152,21 +144,21 @@ def scheduled_optimizer(
     learning_rate_scaling,
     batch_size,
     epochs,
-    steps_per_epoch,
+    num_examples,
     warmup_epochs=0,
     momentum=0.9,
     weight_decay=0.0,
 ):
-    """`build_optimizer` with the reference's schedule: the scaled rate, linear warmup over
-    `warmup_epochs`, cosine decay to 0 at the end of `epochs`."""
-    if epochs < 1:
-        raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
+    """`(optimizer, steps_per_epoch)`: `build_optimizer` with the reference's schedule (the
+    scaled rate, linear warmup over `warmup_epochs`, cosine decay to 0) over the reference's step
+    counts for `num_examples` examples (`simclr_tf.steps_from_epochs`)."""
+    steps = steps_from_epochs(num_examples, batch_size, epochs, warmup_epochs)
     schedule = WarmupCosine(
         scale_learning_rate(base_learning_rate, batch_size, learning_rate_scaling),
-        total_steps=int(epochs * steps_per_epoch),
-        warmup_steps=int(round(warmup_epochs * steps_per_epoch)),
+        total_steps=steps.total_steps,
+        warmup_steps=steps.warmup_steps,
     )
-    return build_optimizer(name, schedule, momentum, weight_decay)
+    return build_optimizer(name, schedule, momentum, weight_decay), steps.steps_per_epoch
 
 
 def evaluate_classifier(classifier, test, batch_size=256):

@@ -5,6 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from simclr_tf.evaluation.features import extract_features
+from simclr_tf.optimizers.l2 import build_optimizer
+from simclr_tf.optimizers.schedules import WarmupCosine, steps_from_epochs
 
 
 def train_linear_classifier(
@@ -24,8 +26,9 @@ def train_linear_classifier(
     """Trains a zero-initialised linear layer on fixed features; returns top-1/top-5 on test.
 
     The recipe is the reference README's linear evaluation: Nesterov momentum 0.9, learning rate
-    `base_learning_rate * batch_size / 256` with cosine decay and no warmup, weight decay 0 (the
-    paper uses 1e-6 on ImageNet; an L2 term on the kernel when `weight_decay > 0`). Features are
+    `base_learning_rate * batch_size / 256` with cosine decay and no warmup over the reference's
+    step count (`simclr_tf.steps_from_epochs`), weight decay 0 (the README uses 1e-6 on ImageNet:
+    an L2 term on the kernel and the bias when `weight_decay > 0`). Features are
     fixed numbers because the encoder is frozen, so they are computed once and the classifier
     trains on them directly: this is exactly linear evaluation without augmentation (the
     reference also random-crops and flips while training the classifier, which this skips;
@@ -52,26 +55,28 @@ def train_linear_classifier(
         train_features = (train_features - mean) / std
         test_features = (test_features - mean) / std
     batch_size = min(int(batch_size), len(train_features))
-    steps = epochs * int(np.ceil(len(train_features) / batch_size))
-    learning_rate = keras.optimizers.schedules.CosineDecay(
-        base_learning_rate * batch_size / 256.0, decay_steps=max(steps, 1)
-    )
+    steps = steps_from_epochs(len(train_features), batch_size, epochs, warmup_epochs=0)
+    learning_rate = WarmupCosine(base_learning_rate * batch_size / 256.0, steps.total_steps)
     keras.utils.set_random_seed(seed)
-    regularizer = keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
     classifier = keras.Sequential(
         [
             keras.Input((train_features.shape[1],)),
-            keras.layers.Dense(
-                num_classes, kernel_initializer="zeros", kernel_regularizer=regularizer
-            ),
+            keras.layers.Dense(num_classes, kernel_initializer="zeros"),
         ]
     )
+    # The reference's momentum optimiser: Nesterov, and the L2 term on the kernel and the bias.
     classifier.compile(
-        optimizer=keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
+        optimizer=build_optimizer("momentum", learning_rate, 0.9, weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((train_features, train_labels))
+        .shuffle(len(train_features), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(batch_size)
+    )
     classifier.fit(
-        train_features, train_labels, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose
+        dataset, epochs=epochs, steps_per_epoch=steps.steps_per_epoch, shuffle=False, verbose=verbose
     )
     return {
         "top1": _topk(classifier, test_features, test_labels, 1),

@@ -17,6 +17,7 @@ import time
 
 import keras
 
+from simclr_tf.config import check_epochs
 from simclr_tf.evaluation.classifier import FINE_TUNE_AFTER_BLOCK, Classifier
 from simclr_tf.evaluation.distill import distill
 from simclr_tf.evaluation.exported import ExportedEncoder
@@ -80,6 +81,7 @@ def check_mode_config(config):
             f"Received: {e.fine_tune_after_block!r}"
         )
     labelled_dataset(config.dataset, e.label_fraction)  # validates the fraction
+    check_epochs(config)
 
 
 # --- The modes ----------------------------------------------------------------------------------
@@ -179,10 +181,10 @@ def _distill(config, workdir, strategy):
         train = Split(config, config.dataset, config.train_split, size, labeled=False).repeated(
             e.batch_size
         )
-    dataset, batch_size, steps = train
+    dataset, batch_size, num_examples = train
     distiller = distill(
         student, teacher, dataset, e.epochs, temperature=d.temperature, alpha=d.alpha,
-        batch_size=batch_size, steps_per_epoch=steps, callbacks=_callbacks(workdir),
+        batch_size=batch_size, num_examples=num_examples, callbacks=_callbacks(workdir),
         **_training_kwargs(config),
     )
     student.save(os.path.join(workdir, CLASSIFIER_FILE))
@@ -202,9 +204,9 @@ def _distill(config, workdir, strategy):
 
 def _fit(classifier, config, workdir, train):
     e = config.eval
-    dataset, batch_size, steps = train.repeated(e.batch_size)
+    dataset, batch_size, num_examples = train.repeated(e.batch_size)
     fine_tune(
-        classifier, dataset, e.epochs, batch_size=batch_size, steps_per_epoch=steps,
+        classifier, dataset, e.epochs, batch_size=batch_size, num_examples=num_examples,
         callbacks=_callbacks(workdir), **_training_kwargs(config),
     )
 

@@ -28,7 +28,7 @@ class Split:
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def repeated(self, batch_size):
-        """`(dataset, batch_size, steps_per_epoch)`: shuffled, full batches, repeated."""
+        """`(dataset, batch_size, num_examples)`: shuffled, full batches, repeated."""
         c = self.config
         ds, info = data.get_dataset(
             self.name, self.split, batch_size, self.image_size, labeled=self.labeled,
@@ -40,7 +40,7 @@ class Split:
                 f"The size of {self.name} split {self.split!r} is unknown; set "
                 "--config.num_train_examples."
             )
-        return ds.repeat(), batch_size, max(1, num_examples // batch_size)
+        return ds.repeat(), batch_size, int(num_examples)
 
 
 class LabelSubset(Split):

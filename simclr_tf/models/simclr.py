@@ -26,9 +26,10 @@ class SimCLR(keras.Model):
 
     The total loss is `contrast_loss + probe_loss + probe_weight_decay * sum(l2_loss(probe
     kernel))`, where `contrast_loss` has the reference's scale (twice the paper's L; see
-    `simclr_tf.nt_xent_loss`). With `simclr_tf.LARS` the encoder and head are decayed by the
-    optimiser (coupled decay), the probe by this L2 term only: `compile` excludes the probe's
-    variables from LARS' decay and trust ratio, as the reference does for its supervised head.
+    `simclr_tf.nt_xent_loss`). The encoder and head are decayed by the optimiser (coupled
+    decay: `simclr_tf.LARS`, or `SGDWithL2` / `AdamWithL2` from `simclr_tf.optimizers`), the
+    probe's kernel by this L2 term only: the train step keeps batch norm and the probe's kernel
+    out of the optimiser's decay, and the probe out of LARS' trust ratio, as the reference.
 
     Data: a `tf.data.Dataset` (or arrays) of uint8 or float images, `(images, labels)` tuples, or
     tfds-style dicts `{"image": ..., "label": ...}`. The batch is the global batch: under a
@@ -296,14 +297,15 @@ class SimCLR(keras.Model):
     # --- Keras plumbing ---------------------------------------------------------------------
 
     def _exclude_probe_from_lars(self):
-        """The probe has its own L2 decay; keep LARS' decay and trust ratio off it."""
-        opt = getattr(self.optimizer, "inner_optimizer", self.optimizer)
-        # Only LARS-like optimisers (additive, any-time exclusions); Keras' own optimisers allow
-        # `exclude_from_weight_decay` only before they are built.
-        if self.probe is None or not self.probe.built or not hasattr(opt, "uses_layer_adaptation"):
-            return
-        opt.exclude_from_weight_decay(var_list=self.probe.trainable_variables)
-        opt.exclude_from_layer_adaptation(var_list=self.probe.trainable_variables)
+        """The reference's decay rules: batch norm is never decayed; the probe's kernel has its
+        own L2 term (decayed once); LARS' decay and trust ratio skip the probe."""
+        from simclr_tf.optimizers.l2 import exclude_from_decay
+
+        probe = self.probe if self.probe is not None and self.probe.built else None
+        exclude_from_decay(
+            self.optimizer, self, own_l2=[probe.kernel] if probe else [],
+            supervised_head=probe.trainable_variables if probe else [],
+        )
 
     def fit(self, x=None, *args, **kwargs):
         image_shape = _check_global_batch(x, self.distribute_strategy.num_replicas_in_sync)

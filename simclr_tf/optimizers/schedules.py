@@ -1,5 +1,6 @@
 """Learning-rate schedule and scaling of the SimCLR reference (tf2/model.py)."""
 
+import collections
 import math
 
 import keras
@@ -22,30 +23,56 @@ def scale_learning_rate(base_learning_rate, batch_size, scaling="linear"):
     raise ValueError(f"`scaling` must be one of ['linear', 'sqrt']. Received: scaling={scaling!r}")
 
 
+TrainingSteps = collections.namedtuple(
+    "TrainingSteps", ["total_steps", "warmup_steps", "steps_per_epoch"]
+)
+
+
+def check_warmup(epochs, warmup_epochs, prefix=""):
+    """`warmup_epochs` in [0, epochs]; `prefix` names the config keys (e.g. "eval.")."""
+    if not epochs > 0 or not 0 <= warmup_epochs <= epochs:
+        raise ValueError(
+            f"`{prefix}epochs` must be > 0 and `{prefix}warmup_epochs` in [0, {prefix}epochs]: a "
+            "warmup longer than the run would end it before the learning rate peaks or decays. "
+            f"With a short `{prefix}epochs`, shorten `{prefix}warmup_epochs` too (it may be a "
+            f"fraction). Received: {prefix}epochs={epochs}, {prefix}warmup_epochs={warmup_epochs}"
+        )
+
+
 def steps_from_epochs(num_examples, batch_size, epochs, warmup_epochs=10):
-    """`(total_steps, warmup_steps)` from epochs, exactly as the reference counts them.
+    """The step counts of a run, as the reference computes them; every training here uses it.
 
-    tf2/model.py: `total_steps = num_examples * epochs // batch_size + 1` (`get_train_steps`)
-    and `warmup_steps = int(round(warmup_epochs * num_examples // batch_size))`, a floor
-    division (the `round` only turns the float into an int). The reference streams a repeated
-    dataset, so `total_steps` counts examples seen, not `epochs` times the batches of one
-    epoch: with a per-epoch `drop_remainder=True` dataset, `fit(epochs=...)` runs
-    `epochs * (num_examples // batch_size)` steps, a little fewer (ImageNet, batch 4096, 100
-    epochs: 31,279 vs 31,200), and the learning rate then stops just above 0.
+    Pretraining, fine-tuning, linear evaluation and distillation all count steps this way:
 
-    Example: `steps_from_epochs(1281167, 4096, 100)` is `(31279, 3127)`.
+    - `total_steps = num_examples * epochs // batch_size + 1`, the length of the learning-rate
+      schedule (tf2/model.py `get_train_steps`: the reference streams a repeated dataset, so it
+      counts examples seen, not whole batches per epoch);
+    - `warmup_steps = int(round(warmup_epochs * num_examples // batch_size))`, a floor division
+      (the reference's `round` only turns the float into an int), capped at `total_steps`;
+    - `steps_per_epoch = ceil(num_examples / batch_size)`, what `fit` runs per epoch (on a
+      repeated stream of full batches), so `epochs * steps_per_epoch >= total_steps` whenever
+      `batch_size` does not divide `num_examples`: every step of the schedule runs, and the last
+      `epochs * steps_per_epoch - total_steps` (fewer than `epochs`) run at learning rate 0, as
+      the reference's own loop runs past `total_steps` to the end of its checkpoint interval.
+      When `batch_size` divides `num_examples`, the schedule's final step (learning rate about
+      `peak * 2.5 / (total_steps - warmup_steps) ** 2`) is the one not run.
+
+    `warmup_epochs` must not exceed `epochs` (the run would end inside the warmup): a
+    `ValueError` names both.
+
+    Returns:
+        `TrainingSteps(total_steps, warmup_steps, steps_per_epoch)`, a named tuple.
+
+    Example: `steps_from_epochs(1281167, 4096, 100)` is `(31279, 3127, 313)`.
     """
     for arg, value in [("num_examples", num_examples), ("batch_size", batch_size)]:
         if not value > 0:
             raise ValueError(f"`{arg}` must be > 0. Received: {arg}={value}")
-    if not epochs > 0 or warmup_epochs < 0:
-        raise ValueError(
-            "`epochs` must be > 0 and `warmup_epochs` >= 0. "
-            f"Received: epochs={epochs}, warmup_epochs={warmup_epochs}"
-        )
+    check_warmup(epochs, warmup_epochs)
     total_steps = int(num_examples * epochs // batch_size + 1)
     warmup_steps = int(round(warmup_epochs * num_examples // batch_size))
-    return total_steps, min(warmup_steps, total_steps)
+    steps_per_epoch = -(-int(num_examples) // int(batch_size))
+    return TrainingSteps(total_steps, min(warmup_steps, total_steps), steps_per_epoch)
 
 
 @keras.saving.register_keras_serializable(package="simclr_tf")
@@ -71,8 +98,10 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     Example:
 
     ```python
-    total, warmup = simclr_tf.steps_from_epochs(1281167, 4096, epochs=100, warmup_epochs=10)
-    lr = simclr_tf.WarmupCosine(simclr_tf.scale_learning_rate(0.3, 4096), total, warmup)
+    steps = simclr_tf.steps_from_epochs(1281167, 4096, epochs=100, warmup_epochs=10)
+    lr = simclr_tf.WarmupCosine(
+        simclr_tf.scale_learning_rate(0.3, 4096), steps.total_steps, steps.warmup_steps
+    )
     optimizer = simclr_tf.LARS(learning_rate=lr, weight_decay=1e-6)
     ```
     """
