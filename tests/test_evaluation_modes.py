@@ -112,7 +112,7 @@ def test_mode_errors(pretrain_workdir, tmp_path):
     with pytest.raises(ValueError, match="needs --config.eval.checkpoint"):
         run_mode(config, str(tmp_path / "b"))
     config.eval.checkpoint = pretrain_workdir
-    config.eval.optimizer = "adam"
+    config.eval.optimizer = "sgd"
     with pytest.raises(ValueError, match="eval.optimizer` must be one of"):
         run_mode(config, str(tmp_path / "b"))
     config.eval.optimizer = "lars"
