@@ -7,6 +7,7 @@ learning rate or step count behind.
 
 import ml_collections
 
+from simclr_tf.optimizers.l2 import OPTIMIZERS
 from simclr_tf.optimizers.schedules import check_warmup, scale_learning_rate, steps_from_epochs
 
 
@@ -52,7 +53,7 @@ def default_config():
     c.temperature = 0.1
     c.hidden_norm = True
     c.optimizer = ml_collections.ConfigDict()
-    c.optimizer.name = "lars"  # lars | momentum | adam
+    c.optimizer.name = "lars"  # lars | momentum (Nesterov) | adam: simclr_tf.optimizers
     c.optimizer.base_learning_rate = 0.3
     c.optimizer.learning_rate_scaling = "linear"  # linear (x B/256) | sqrt (x sqrt(B))
     c.optimizer.momentum = 0.9
@@ -94,7 +95,7 @@ def default_config():
     # linear_eval: False trains the head on cached features of the centre crop; True trains it
     # through the frozen encoder on random crops and flips, as the reference does.
     c.eval.augment = False
-    c.eval.optimizer = "momentum"  # momentum (Nesterov) | lars
+    c.eval.optimizer = "momentum"  # momentum (Nesterov) | lars | adam, each with its L2 term
     c.eval.momentum = 0.9
     c.eval.learning_rate_scaling = "linear"  # linear (x B/256) | sqrt (x sqrt(B))
     c.eval.warmup_epochs = 0
@@ -138,10 +139,15 @@ def resolve(config, num_train_examples, num_replicas=1):
 
 def check_epochs(config):
     """Fails on epochs the schedule cannot run (a warmup longer than the run), before anything
-    is read or written: `epochs` / `warmup_epochs` when pretraining, the `eval.*` ones in the
-    evaluation modes."""
+    is read or written: `epochs` / `warmup_epochs` (and `optimizer.name`) when pretraining, the
+    `eval.*` ones in the evaluation modes."""
     if config.mode == "pretrain":
         check_warmup(config.epochs, config.warmup_epochs)
+        if config.optimizer.name not in OPTIMIZERS:
+            raise ValueError(
+                f"`optimizer.name` must be one of {list(OPTIMIZERS)}. "
+                f"Received: optimizer.name={config.optimizer.name!r}"
+            )
     else:
         check_warmup(config.eval.epochs, config.eval.warmup_epochs, prefix="eval.")
 

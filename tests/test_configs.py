@@ -175,6 +175,10 @@ def test_short_run_with_a_longer_warmup_is_a_usage_error_before_anything_is_writ
     finally:
         flags.FLAGS.unparse_flags()
     assert not workdir.exists()
+    config = load(os.path.join(ROOT, "tf_configs", "cifar10_r18.py"))
+    config.optimizer.name = "sgd"
+    with pytest.raises(ValueError, match="optimizer.name='sgd'"):
+        check_epochs(config)
     # The evaluation modes check their own keys.
     config = load(os.path.join(ROOT, "tf_configs", "cifar10_linear_eval.py"))
     config.eval.checkpoint, config.eval.epochs, config.eval.warmup_epochs = "x", 2, 3
