@@ -55,7 +55,25 @@ def build_pretrainer(config, num_classes=None):
         num_classes=num_classes if m.probe else None,
         probe_weight_decay=config.optimizer.weight_decay,
         probe_from_projection_layer=m.probe_from_projection_layer,
+        loss=loss_spec(config),
     )
+
+
+def loss_spec(config):
+    """`SimCLR(loss=...)` from the config's `loss` block: only the options the loss takes."""
+    spec = config.get("loss")
+    if spec is None or spec.name == "nt_xent":
+        if spec is not None and spec.semi_hard:
+            raise ValueError(
+                "`loss.semi_hard` applies to nt_logistic and margin_triplet only (NT-Xent weighs "
+                f"negatives by hardness itself). Received: loss.name={spec.name!r}, "
+                "loss.semi_hard=True"
+            )
+        return "nt_xent"
+    options = {"name": spec.name, "semi_hard": bool(spec.semi_hard)}
+    if spec.name == "margin_triplet":
+        options["margin"] = float(spec.margin)
+    return options
 
 
 def build_optimizer(config, resolved):

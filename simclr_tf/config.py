@@ -49,6 +49,12 @@ def default_config():
     # === Objective and optimiser ===
     c.temperature = 0.1
     c.hidden_norm = True
+    # The contrastive loss (paper Table 2 / 4): nt_xent | nt_logistic | margin_triplet;
+    # `semi_hard` (the latter two) and `margin` (margin_triplet) are ignored by nt_xent.
+    c.loss = ml_collections.ConfigDict()
+    c.loss.name = "nt_xent"
+    c.loss.semi_hard = False
+    c.loss.margin = 0.4
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "lars"  # lars | momentum | adam
     c.optimizer.base_learning_rate = 0.3
