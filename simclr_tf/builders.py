@@ -6,6 +6,7 @@ so a config means the same model everywhere.
 
 import keras
 
+from simclr_tf.augment.composed_augment import ComposedAugment
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
@@ -29,6 +30,19 @@ def build_encoder(config):
 
 def build_augment(config):
     a = config.augment
+    if a.get("transforms"):
+        return ComposedAugment(
+            image_size=config.image_size,
+            transforms=[t.strip() for t in a.transforms.split(",") if t.strip()],
+            asymmetric=a.asymmetric,
+            color_jitter_strength=a.color_jitter_strength,
+            seed=config.seed,
+        )
+    if a.get("asymmetric"):
+        raise ValueError(
+            "`augment.asymmetric` needs `augment.transforms` (the stages of the targeted view). "
+            f"Received: augment.transforms={a.transforms!r}"
+        )
     return SimCLRAugment(
         image_size=config.image_size,
         color_jitter_strength=a.color_jitter_strength,

@@ -13,7 +13,7 @@ from simclr_tf.optimizers.schedules import scale_learning_rate
 def default_config():
     """All keys with the reference implementation's defaults (ImageNet-style SimCLR v2)."""
     c = ml_collections.ConfigDict()
-    c.mode = "pretrain"  # pretrain | linear_eval | finetune | distill
+    c.mode = "pretrain"  # pretrain | supervised | linear_eval | finetune | distill
 
     # === Data ===
     # `embedded_fashion_mnist`, a tfds name (`cifar10`, `imagenet2012`, ...) or `dir:/path`.
@@ -45,6 +45,11 @@ def default_config():
     c.augment.color_jitter_strength = 1.0
     c.augment.blur = True
     c.augment.brightness_mode = "simclrv2"
+    # Non-empty: a `ComposedAugment` of these comma-separated stages in this order (crop,
+    # cutout, color, sobel, noise, blur, rotate) instead of the SimCLR pipeline above;
+    # `asymmetric` applies them to one view only (paper Figure 5; see docs/study.md).
+    c.augment.transforms = ""
+    c.augment.asymmetric = False
 
     # === Objective and optimiser ===
     c.temperature = 0.1
