@@ -45,6 +45,7 @@ from simclr_tf.evaluation import (  # noqa: E402
 )
 from simclr_tf.export import export_encoder, export_model, save_keras  # noqa: E402
 from simclr_tf.losses import contrastive_loss_and_metrics, nt_xent_loss  # noqa: E402
+from simclr_tf.losses_alternatives import margin_triplet_loss, nt_logistic_loss  # noqa: E402
 from simclr_tf.models.projection_head import ProjectionHead  # noqa: E402
 from simclr_tf.models.resnet import ResNet  # noqa: E402
 from simclr_tf.models.simclr import SimCLR  # noqa: E402
@@ -85,6 +86,8 @@ __all__ = [
     "knn_classify",
     "linear_evaluation",
     "nt_xent_loss",
+    "nt_logistic_loss",
+    "margin_triplet_loss",
     "save_keras",
     "scale_learning_rate",
     "steps_from_epochs",

@@ -4,6 +4,7 @@ The training command, the notebooks and the evaluation modes all build through t
 so a config means the same model everywhere.
 """
 
+from simclr_tf.augment.composed_augment import ComposedAugment
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
@@ -33,6 +34,19 @@ def build_encoder(config):
 
 def build_augment(config):
     a = config.augment
+    if a.get("transforms"):
+        return ComposedAugment(
+            image_size=config.image_size,
+            transforms=[t.strip() for t in a.transforms.split(",") if t.strip()],
+            asymmetric=a.asymmetric,
+            color_jitter_strength=a.color_jitter_strength,
+            seed=config.seed,
+        )
+    if a.get("asymmetric"):
+        raise ValueError(
+            "`augment.asymmetric` needs `augment.transforms` (the stages of the targeted view). "
+            f"Received: augment.transforms={a.transforms!r}"
+        )
     return SimCLRAugment(
         image_size=config.image_size,
         color_jitter_strength=a.color_jitter_strength,
@@ -59,7 +73,25 @@ def build_pretrainer(config, num_classes=None):
         num_classes=num_classes if m.probe else None,
         probe_weight_decay=config.optimizer.weight_decay,
         probe_from_projection_layer=m.probe_from_projection_layer,
+        loss=loss_spec(config),
     )
+
+
+def loss_spec(config):
+    """`SimCLR(loss=...)` from the config's `loss` block: only the options the loss takes."""
+    spec = config.get("loss")
+    if spec is None or spec.name == "nt_xent":
+        if spec is not None and spec.semi_hard:
+            raise ValueError(
+                "`loss.semi_hard` applies to nt_logistic and margin_triplet only (NT-Xent weighs "
+                f"negatives by hardness itself). Received: loss.name={spec.name!r}, "
+                "loss.semi_hard=True"
+            )
+        return "nt_xent"
+    options = {"name": spec.name, "semi_hard": bool(spec.semi_hard)}
+    if spec.name == "margin_triplet":
+        options["margin"] = float(spec.margin)
+    return options
 
 
 def build_optimizer(config, resolved):

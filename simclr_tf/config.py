@@ -14,7 +14,7 @@ from simclr_tf.optimizers.schedules import check_warmup, scale_learning_rate, st
 def default_config():
     """All keys with the reference implementation's defaults (ImageNet-style SimCLR v2)."""
     c = ml_collections.ConfigDict()
-    c.mode = "pretrain"  # pretrain | linear_eval | finetune | distill
+    c.mode = "pretrain"  # pretrain | supervised | linear_eval | finetune | distill
 
     # === Data ===
     # `embedded_fashion_mnist`, a tfds name (`cifar10`, `imagenet2012`, ...) or `dir:/path`.
@@ -48,10 +48,21 @@ def default_config():
     c.augment.color_jitter_strength = 1.0
     c.augment.blur = True
     c.augment.brightness_mode = "simclrv2"
+    # Non-empty: a `ComposedAugment` of these comma-separated stages in this order (crop,
+    # cutout, color, sobel, noise, blur, rotate) instead of the SimCLR pipeline above;
+    # `asymmetric` applies them to one view only (paper Figure 5; see docs/study.md).
+    c.augment.transforms = ""
+    c.augment.asymmetric = False
 
     # === Objective and optimiser ===
     c.temperature = 0.1
     c.hidden_norm = True
+    # The contrastive loss (paper Table 2 / 4): nt_xent | nt_logistic | margin_triplet;
+    # `semi_hard` (the latter two) and `margin` (margin_triplet) are ignored by nt_xent.
+    c.loss = ml_collections.ConfigDict()
+    c.loss.name = "nt_xent"
+    c.loss.semi_hard = False
+    c.loss.margin = 0.4
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "lars"  # lars | momentum (Nesterov) | adam: simclr_tf.optimizers
     c.optimizer.base_learning_rate = 0.3

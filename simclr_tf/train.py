@@ -5,7 +5,8 @@
 Runs: config -> strategy -> dataset -> model -> compile -> fit (resumable) -> export
 [-> evaluation report]. Re-running the same command on the same work directory resumes an
 interrupted run from its newest checkpoint. `--config.mode=linear_eval|finetune|distill` runs
-an evaluation protocol instead (`simclr_tf.evaluation.modes`).
+an evaluation protocol instead (`simclr_tf.evaluation.modes`); `--config.mode=supervised` trains
+the same encoder with cross-entropy (`simclr_tf.supervised`).
 """
 
 import json
@@ -168,7 +169,11 @@ def main(argv):
     config, workdir = _CONFIG.value, _WORKDIR.value
     if config is None or not workdir:
         raise app.UsageError("Both --config and --workdir are required.")
-    if config.mode != "pretrain":
+    if config.mode == "supervised":
+        from simclr_tf.supervised import train_supervised
+
+        _, summary = train_supervised(config, workdir)
+    elif config.mode != "pretrain":
         from simclr_tf.evaluation.modes import check_mode_config, run_mode
 
         try:

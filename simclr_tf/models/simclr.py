@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from simclr_tf.losses import contrastive_loss_and_metrics
+from simclr_tf.losses_alternatives import get_contrastive_loss
 
 _NAN_ADVICE = (
     "SimCLR loss became NaN or Inf. Things to try: a lower learning rate or a longer warmup "
@@ -46,6 +46,10 @@ class SimCLR(keras.Model):
         probe_weight_decay: L2 coefficient for the probe's kernel (its own decay rule).
         probe_from_projection_layer: which head layer the probe reads; 0 is the encoder
             output (the reference's `ft_proj_selector`).
+        loss: the contrastive loss: "nt_xent" (default), "nt_logistic", "margin_triplet", or a
+            dict `{"name": ..., "semi_hard": bool, "margin": float}` (paper Table 2 / Table 4;
+            see `simclr_tf.losses_alternatives.get_contrastive_loss`). Stored as
+            `contrastive_loss` (Keras' `compile` owns the attribute `loss`).
 
     Example:
 
@@ -72,9 +76,12 @@ class SimCLR(keras.Model):
         hidden_norm=True,
         probe_weight_decay=1e-6,
         probe_from_projection_layer=0,
+        loss="nt_xent",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # Resolved once: a function with `contrastive_loss_and_metrics`' signature.
+        self._contrastive_loss_fn = get_contrastive_loss(loss)
         if not temperature > 0:
             raise ValueError(
                 f"`temperature` must be > 0. Received: temperature={temperature}"
@@ -107,6 +114,8 @@ class SimCLR(keras.Model):
         self.hidden_norm = bool(hidden_norm)
         self.probe_weight_decay = float(probe_weight_decay)
         self.probe_from_projection_layer = int(probe_from_projection_layer)
+        # A plain copy: Keras would wrap a dict attribute in a tracking container.
+        self.contrastive_loss = dict(loss) if isinstance(loss, dict) else loss
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.contrast_loss_tracker = keras.metrics.Mean(name="contrast_loss")
@@ -225,7 +234,7 @@ class SimCLR(keras.Model):
         views = tf.concat([view1, view2], axis=0)
         outputs, head_outputs = self._forward(views, training=training)
         z1, z2 = tf.split(tf.cast(outputs["projection"], tf.float32), 2, axis=0)
-        contrast = contrastive_loss_and_metrics(
+        contrast = self._contrastive_loss_fn(
             z1, z2, temperature=self.temperature, hidden_norm=self.hidden_norm
         )
         loss = contrast["loss"]
@@ -343,6 +352,11 @@ class SimCLR(keras.Model):
                 "hidden_norm": self.hidden_norm,
                 "probe_weight_decay": self.probe_weight_decay,
                 "probe_from_projection_layer": self.probe_from_projection_layer,
+                "loss": (
+                    dict(self.contrastive_loss)
+                    if isinstance(self.contrastive_loss, dict)
+                    else self.contrastive_loss
+                ),
             }
         )
         return config

@@ -1,0 +1,99 @@
+"""The three budgets of `python -m simclr_tf.study`: base configs every cell starts from.
+
+- `paper`: the paper's default setting (Section 2.3 / Appendix B.6): ImageNet, ResNet-50,
+  batch 4096, 100 epochs, LARS at 0.3 x B / 256, weight decay 1e-6, tau 0.1, 2-layer head to
+  128-d, 90 epochs of linear evaluation. For a TPU user; never run here.
+- `small`: what fits about an hour per study on a 2-core CPU (see docs/study.md for how it was
+  estimated): `colour_shapes` at 32 px, ResNet-18 at width 1/8 with the CIFAR stem, batch 128.
+  The epochs per cell depend on the study's number of cells (`small_epochs`).
+- `tiny`: seconds per cell, for the tests: 16 px, 64 training images, one epoch.
+"""
+
+from simclr_tf.config import default_config
+
+BUDGETS = ("tiny", "small", "paper")
+DEFAULT_DATASET = {"tiny": "colour_shapes", "small": "colour_shapes", "paper": "imagenet2012"}
+
+# From one short timed cell of the small setting (see docs/study.md, "How `small` was sized"):
+# 1.2 CPU-seconds per step (batch 128, two views, ResNet-18/8 at 32 px) on 2 cores = ~0.6 s
+# wall per step on an idle machine, 78 steps per epoch of 10,000 images; a cell's fixed cost
+# (tracing, features of 12,000 images, two linear classifiers) ~30 s wall.
+SMALL_SECONDS_PER_EPOCH = 47.0
+SMALL_SECONDS_PER_CELL = 30.0
+SMALL_BUDGET_SECONDS = 3600.0
+# Per study: (cost of an epoch, cost of a cell) relative to the two figures above.
+# augmentation_composition has 49 cells: it runs at 16 px (a quarter of the pixels; assumed a
+# quarter of the epoch cost and half the cell cost, not measured). model_size's encoders are
+# 1.6x the base on average (parameters of its four sizes).
+SMALL_COST_WEIGHTS = {"augmentation_composition": (0.25, 0.5), "model_size": (1.6, 1.0)}
+SMALL_STUDY_OVERRIDES = {"augmentation_composition": {"image_size": 16}}
+
+
+def small_costs(study):
+    """(seconds per pretraining epoch, seconds per cell) of `study` at the small budget."""
+    epoch_weight, cell_weight = SMALL_COST_WEIGHTS.get(study, (1.0, 1.0))
+    return SMALL_SECONDS_PER_EPOCH * epoch_weight, SMALL_SECONDS_PER_CELL * cell_weight
+
+
+def small_epochs(study, num_cells, epochs_per_cell=1.0):
+    """Pretraining epochs E so that `num_cells` cells fit the hour (at least 1); a cell trains
+    `epochs_per_cell * E` epochs on average (batch_size_epochs: 1.5)."""
+    epoch_s, cell_s = small_costs(study)
+    per_cell = SMALL_BUDGET_SECONDS / num_cells - cell_s
+    return max(1, int(per_cell / (epoch_s * epochs_per_cell)))
+
+
+def base_config(budget, dataset=None, seed=0):
+    """The config every cell of a study starts from, before the cell's own overrides."""
+    if budget not in BUDGETS:
+        raise ValueError(f"`budget` must be one of {list(BUDGETS)}. Received: budget={budget!r}")
+    c = default_config()
+    c.dataset = dataset or DEFAULT_DATASET[budget]
+    c.seed = seed
+    c.model.probe = False  # the study's own linear evaluation measures every cell
+    c.knn_every_epochs = 0
+    c.log_images = False
+    c.export = False
+    c.keep_checkpoints = 1
+    c.study_eval_examples = 0  # 0: every example of both splits (see `limit` below)
+    if budget == "paper":
+        c.train_split, c.eval_split = "train", "validation"
+        c.model.head_num_layers = 2  # SimCLR v1
+        c.batch_size = 4096
+        c.epochs = 100
+        c.temperature = 0.1
+        c.optimizer.weight_decay = 1e-6
+        c.eval.epochs = 90
+        c.eval.weight_decay = 1e-6
+        return c
+    c.train_split, c.eval_split = "train", "test"
+    c.model.depth = 18
+    c.model.cifar_stem = True
+    c.model.head_num_layers = 2
+    c.model.head_output_dim = 64
+    c.augment.color_jitter_strength = 1.0
+    c.augment.blur = False
+    c.temperature = 0.5
+    c.optimizer.base_learning_rate = 1.0
+    c.optimizer.weight_decay = 1e-4
+    c.eval.epochs = 30
+    c.eval.batch_size = 256
+    c.eval.standardize_features = True
+    if budget == "small":
+        c.image_size = 32
+        c.model.width_multiplier = 0.125
+        c.batch_size = 128
+        c.epochs = 4  # replaced per study by `small_epochs`
+        c.warmup_epochs = 1
+        return c
+    # tiny
+    c.image_size = 16
+    c.model.width_multiplier = 0.0625
+    c.model.head_output_dim = 16
+    c.batch_size = 16
+    c.num_train_examples = 64
+    c.epochs = 1
+    c.warmup_epochs = 0
+    c.eval.epochs = 2
+    c.study_eval_examples = 64
+    return c

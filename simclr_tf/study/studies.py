@@ -1,0 +1,140 @@
+"""The grids of `python -m simclr_tf.study`: one list of cells per study and budget.
+
+A cell is a dict: `name` (its sub-folder), `kind` ("simclr": pretraining + linear evaluation;
+"supervised": the cross-entropy baseline), `overrides` (dotted config keys -> values, applied
+to the budget's base config), `params` (the columns that describe it in the tables) and
+`projection` (also evaluate g(h), the projection head's output).
+"""
+
+from simclr_tf.augment.composed_augment import TRANSFORMS
+from simclr_tf.study.budgets import SMALL_STUDY_OVERRIDES, small_epochs
+
+STUDIES = (
+    "augmentation_composition", "color_strength", "projection_head", "loss_function",
+    "temperature", "batch_size_epochs", "model_size",
+)
+
+
+def _cell(name, params, overrides, kind="simclr", projection=False):
+    return {"name": name, "kind": kind, "params": params, "overrides": overrides,
+            "projection": projection}
+
+
+def augmentation_composition(budget):
+    """Figure 5: each transformation alone (diagonal) and each ordered pair, asymmetric."""
+    transforms = TRANSFORMS if budget != "tiny" else ("crop", "color")
+    cells = []
+    for first in transforms:
+        for second in transforms:
+            stages = (first,) if first == second else (first, second)
+            cells.append(_cell(
+                f"{first}-{second}", {"first": first, "second": second},
+                {"augment.transforms": ",".join(stages), "augment.asymmetric": True},
+            ))
+    return cells
+
+
+def color_strength(budget):
+    """Table 1: colour strength 1/8 .. 1 and 1 + blur, SimCLR and supervised."""
+    strengths = [("1/8", 0.125, False), ("1/4", 0.25, False), ("1/2", 0.5, False),
+                 ("1", 1.0, False), ("1+blur", 1.0, True)]
+    if budget == "tiny":
+        strengths = [strengths[0], strengths[4]]
+    cells = []
+    for kind in ("simclr", "supervised"):
+        for label, s, blur in strengths:
+            cells.append(_cell(
+                f"{kind}-s{label.replace('/', 'over').replace('+', '_')}",
+                {"method": kind, "strength": label},
+                {"augment.color_jitter_strength": s, "augment.blur": blur}, kind=kind,
+            ))
+    return cells
+
+
+def projection_head(budget):
+    """Figure 8 (and Table 3's h vs g(h)): no / linear / nonlinear head, output dims."""
+    dims = {"tiny": (16,), "small": (16, 64, 256), "paper": (32, 64, 128, 256, 512, 1024, 2048)}[budget]
+    cells = [_cell("none", {"head": "none", "output_dim": "-"}, {"model.head_mode": "none"},
+                   projection=True)]
+    for mode in ("linear", "nonlinear"):
+        for dim in dims:
+            cells.append(_cell(
+                f"{mode}-{dim}", {"head": mode, "output_dim": dim},
+                {"model.head_mode": mode, "model.head_output_dim": dim}, projection=True,
+            ))
+    return cells
+
+
+def loss_function(budget):
+    """Table 4: each loss with its own small tuning grid (Appendix B.10's grids, trimmed)."""
+    if budget == "tiny":
+        grid = [("nt_xent", False, "temperature", 0.5), ("nt_logistic", True, "temperature", 0.5),
+                ("margin_triplet", True, "margin", 0.4)]
+    else:
+        grid = [("nt_xent", False, "temperature", t) for t in (0.1, 0.2, 0.5)]
+        for sh in (False, True):
+            grid += [("nt_logistic", sh, "temperature", t) for t in (0.1, 0.5, 1.0)]
+            grid += [("margin_triplet", sh, "margin", m) for m in (0.4, 0.8, 1.6)]
+    cells = []
+    for name, sh, key, value in grid:
+        loss = name + (" (sh)" if sh else "")
+        overrides = {"loss.name": name, "loss.semi_hard": sh}
+        overrides["loss.margin" if key == "margin" else "temperature"] = value
+        cells.append(_cell(
+            f"{name}{'-sh' if sh else ''}-{key[0]}{value}", {"loss": loss, key: value}, overrides,
+        ))
+    return cells
+
+
+def temperature(budget):
+    """Table 5: l2 normalisation yes / no x temperature."""
+    grid = [(True, 0.05), (True, 0.1), (True, 0.5), (True, 1.0), (False, 10.0), (False, 100.0)]
+    if budget == "tiny":
+        grid = [(True, 0.5), (False, 10.0)]
+    return [
+        _cell(f"l2{'yes' if norm else 'no'}-t{t}", {"l2_norm": norm, "temperature": t},
+              {"hidden_norm": norm, "temperature": t})
+        for norm, t in grid
+    ]
+
+
+def batch_size_epochs(budget, base_epochs=1):
+    """Figure 9: batch size x training epochs."""
+    batches = {"tiny": (8, 16), "small": (32, 128, 512), "paper": (256, 512, 1024, 2048, 4096, 8192)}[budget]
+    epochs = {"tiny": (1,), "small": (base_epochs, 2 * base_epochs),
+              "paper": (100, 200, 400, 800)}[budget]
+    return [
+        _cell(f"b{b}-e{e}", {"batch_size": b, "epochs": e}, {"batch_size": b, "epochs": e})
+        for e in epochs for b in batches
+    ]
+
+
+def model_size(budget):
+    """Figure 7: depth and width, SimCLR and supervised."""
+    sizes = {"tiny": ((18, 0.0625),),
+             "small": ((18, 0.0625), (18, 0.125), (18, 0.25), (34, 0.125)),
+             "paper": ((18, 1), (34, 1), (50, 1), (101, 1), (152, 1), (50, 2), (50, 4))}[budget]
+    return [
+        _cell(f"{kind}-r{d}x{w}", {"method": kind, "depth": d, "width": w},
+              {"model.depth": d, "model.width_multiplier": w}, kind=kind)
+        for kind in ("simclr", "supervised") for d, w in sizes
+    ]
+
+
+def cells_for(study, budget):
+    """The study's cells, with the `small` budget's epochs fitted to the hour."""
+    if study not in STUDIES:
+        raise ValueError(f"`study` must be one of {list(STUDIES)}. Received: study={study!r}")
+    if study == "batch_size_epochs":
+        # 6 cells training E or 2E epochs: 1.5 E on average.
+        base = small_epochs(study, 6, 1.5) if budget == "small" else 1
+        cells = batch_size_epochs(budget, base)
+    else:
+        cells = globals()[study](budget)
+    if budget == "small":
+        epochs = small_epochs(study, len(cells))
+        for cell in cells:
+            cell["overrides"] = {**SMALL_STUDY_OVERRIDES.get(study, {}), **cell["overrides"]}
+            cell["overrides"].setdefault("epochs", epochs)
+            cell["overrides"].setdefault("warmup_epochs", min(1, cell["overrides"]["epochs"] - 1))
+    return cells

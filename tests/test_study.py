@@ -1,0 +1,82 @@
+"""`python -m simclr_tf.study`: every study end to end at the tiny budget (cells, resume,
+table, CSV, figure), the grids, and the small budget's hour."""
+
+import csv
+import os
+
+import pytest
+
+from simclr_tf.study import STUDIES, cells_for, run_study
+from simclr_tf.study import budgets
+from simclr_tf.study.runner import cell_config
+
+
+# Every study end to end at tiny takes 1-3 min each on the shared 2-core machine (tracing of a
+# train step per cell dominates): temperature stays in the default suite (with the resume
+# check below), the six others run under -m large.
+_LARGE = pytest.mark.large
+
+
+@pytest.mark.parametrize(
+    "study", [s if s == "temperature" else pytest.param(s, marks=_LARGE) for s in STUDIES]
+)
+def test_study_end_to_end_at_tiny(tmp_path, study):
+    lines = []
+    results = run_study(study, str(tmp_path), budget="tiny", log=lines.append)
+    cells = cells_for(study, "tiny")
+    assert [r["name"] for r in results] == [c["name"] for c in cells]
+    assert all(0.0 <= r["top1"] <= 1.0 for r in results)
+    assert len(lines) == len(cells) and "left" in lines[0]
+    for cell in cells:
+        assert os.path.exists(tmp_path / "cells" / cell["name"] / "result.json")
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["name"] for r in rows] == [c["name"] for c in cells]
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("\n| ") == len(cells) + 1  # header + one row per cell
+    assert os.path.getsize(tmp_path / "figure.png") > 1000
+    if study == "projection_head":
+        assert all("top1_gh" in r for r in results)
+    if study == "temperature":  # the paper's Table 5 beside ours; then resume
+        assert "60.7 (entropy 8.2, acc. 68.2)" in table and "contrast_entropy" in table
+        lines = []
+        assert run_study(study, str(tmp_path), budget="tiny", log=lines.append) == results
+        assert all("skipped" in line for line in lines)
+    if study == "color_strength":
+        assert {r["kind"] for r in results} == {"simclr", "supervised"} and "| 59.6 |" in table
+
+
+@pytest.mark.large
+def test_resume_skips_finished_cells(tmp_path):
+    first = run_study("temperature", str(tmp_path), budget="tiny", log=lambda _: None)
+    os.remove(tmp_path / "cells" / first[1]["name"] / "result.json")
+    lines = []
+    again = run_study("temperature", str(tmp_path), budget="tiny", log=lines.append)
+    assert len(lines) == 2 and "skipped" in lines[0] and "skipped" not in lines[1]
+    assert again[0] == first[0]  # read back, not rerun
+
+
+def test_grids_and_overrides():
+    fig5 = cells_for("augmentation_composition", "small")
+    assert len(fig5) == 49 and fig5[1]["overrides"]["augment.transforms"] == "crop,cutout"
+    assert fig5[0]["overrides"]["augment.transforms"] == "crop"  # the diagonal: one stage
+    config = cell_config(fig5[1], "small")
+    assert config.augment.asymmetric and config.augment.transforms == "crop,cutout"
+    losses = cells_for("loss_function", "small")
+    config = cell_config(losses[-1], "small")
+    assert config.loss.name == "margin_triplet" and config.loss.semi_hard and config.loss.margin == 1.6
+    supervised = [c for c in cells_for("color_strength", "small") if c["kind"] == "supervised"]
+    assert len(supervised) == 5 and cell_config(supervised[0], "small").mode == "supervised"
+    with pytest.raises(ValueError, match="study='fig5'"):
+        cells_for("fig5", "tiny")
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_small_budget_fits_the_hour(study):
+    """The small grids' estimated time (from the measured per-epoch and per-cell costs) stays
+    within about an hour."""
+    cells = cells_for(study, "small")
+    epoch_s, cell_s = budgets.small_costs(study)
+    epochs = sum(c["overrides"]["epochs"] for c in cells)
+    estimate = epochs * epoch_s + len(cells) * cell_s
+    assert 0.6 * budgets.SMALL_BUDGET_SECONDS <= estimate <= budgets.SMALL_BUDGET_SECONDS, (study, estimate)
