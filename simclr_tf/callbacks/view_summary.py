@@ -1,7 +1,5 @@
 """TensorBoard image summary of augmented views: what the contrastive task looks like."""
 
-import os
-
 import keras
 import tensorflow as tf
 
@@ -18,7 +16,7 @@ class ViewSummary(keras.callbacks.Callback):
 
     def __init__(self, log_dir, images, every_epochs=10):
         super().__init__()
-        self.log_dir = os.path.join(str(log_dir), "views")
+        self.log_dir = tf.io.gfile.join(str(log_dir), "views")
         self.images = images
         self.every_epochs = int(every_epochs)
         self._writer = None
