@@ -6,7 +6,8 @@ import tensorflow as tf
 
 class ViewSummary(keras.callbacks.Callback):
     """Writes pairs of augmented views of a few images to TensorBoard at the start of training
-    and every `every_epochs` epochs (as image summaries under `views`).
+    and every `every_epochs` epochs (as image summaries under `views`: view 1, a white gap,
+    view 2; enlarged with nearest-neighbour sampling to at least 96 px high).
 
     Args:
         log_dir: TensorBoard log folder (the callback writes to `log_dir/views`).
@@ -26,9 +27,16 @@ class ViewSummary(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.log_dir)
         view1 = self.model.augment(self.images, training=True)
         view2 = self.model.augment(self.images, training=True)
-        pairs = tf.concat([view1, view2], axis=2)  # each image: its two views side by side
+        size = view1.shape[1]
+        # Small views enlarged by an integer factor (nearest: sharp pixels) to >= 96 px.
+        scale = -(-96 // size)
+        gap = tf.ones_like(view1[:, :, : max(1, size // 16)])
+        pairs = tf.concat([view1, gap, view2], axis=2)  # each image: its two views side by side
+        if scale > 1:
+            pairs = tf.image.resize(pairs, (size * scale, pairs.shape[2] * scale), "nearest")
         with self._writer.as_default():
-            tf.summary.image("views", pairs, step=step, max_outputs=len(self.images))
+            tf.summary.image("views", pairs, step=step, max_outputs=len(self.images),
+                             description="Two augmented views of one image: view 1 | view 2.")
         self._writer.flush()
 
     def on_train_begin(self, logs=None):
