@@ -9,6 +9,8 @@ an evaluation protocol instead (`simclr_tf.evaluation.modes`).
 """
 
 import json
+import logging as logging_lib
+import os
 import sys
 import time
 
@@ -170,11 +172,35 @@ def check_overrides(argv):
                 )
 
 
-def main(argv):
-    del argv
+class _OwnInfoOnly(logging_lib.Filter):
+    """Passes warnings and errors, and this package's own info lines (resume, loaded weights,
+    the run's summary); drops the info lines that TensorFlow's internals send through absl
+    (SavedModel export: "Function `from_bytes` contains input name(s) ...", "Sharding callback
+    duration", "Writing fingerprint to ...")."""
+
+    _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+    def filter(self, record):
+        return record.levelno >= logging_lib.WARNING or record.pathname.startswith(self._PACKAGE)
+
+
+def quiet_logs(verbosity):
+    """A terminal shows progress, results and real warnings: below absl `--verbosity=1`,
+    TensorFlow's internal info lines and its `tensorflow` logger's warnings (retracing,
+    SavedModel chatter) are hidden. Returns the filter installed on the absl logger, or None."""
+    if verbosity >= 1:
+        return None
     import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")  # SavedModel and retracing chatter; our logs stay
+    tf.get_logger().setLevel("ERROR")
+    own = _OwnInfoOnly()
+    logging.get_absl_logger().addFilter(own)
+    return own
+
+
+def main(argv):
+    del argv
+    quiet_logs(flags.FLAGS.verbosity)
     config, workdir = _CONFIG.value, _WORKDIR.value
     if config is None or not workdir:
         raise app.UsageError("Both --config and --workdir are required.")

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from simclr_tf import workdir as wd
 from simclr_tf.callbacks.checkpoint import MARKER_FILE, WEIGHTS_FILE, ResumableCheckpoint
+from test_quiet_output import CHATTER, absl_records  # noqa: F401 (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,14 +37,18 @@ def ram_dir():
     return f"ram://simclr_tf_test_{uuid.uuid4().hex[:8]}"
 
 
-def test_pretrain_on_ram_filesystem_then_resume():
-    """A whole run with its work directory on `ram://` (no local file), then a resume there."""
+def test_pretrain_on_ram_filesystem_then_resume(absl_records):
+    """A whole run with its work directory on `ram://` (no local file), then a resume there.
+    Its export logs TensorFlow's info chatter, which the command's default filter hides."""
     from simclr_tf.evaluation.pretrained import load_pretrained
-    from simclr_tf.train import pretrain
+    from simclr_tf.train import _OwnInfoOnly, pretrain
 
     workdir = ram_dir()
     config = tiny_config()
     model, _ = pretrain(config, workdir)
+    chatter = [r for r in absl_records if any(c in r.getMessage() for c in CHATTER)]
+    assert {c for c in CHATTER for r in chatter if c in r.getMessage()} == set(CHATTER)
+    assert not [r for r in chatter if _OwnInfoOnly().filter(r)]
     ckpts = wd.join(workdir, "checkpoints")
     assert sorted(tf.io.gfile.listdir(ckpts)) == ["ckpt-000001", "ckpt-000002"]
     assert sorted(tf.io.gfile.listdir(wd.join(ckpts, "ckpt-000002"))) == sorted([MARKER_FILE, WEIGHTS_FILE])
@@ -59,6 +64,7 @@ def test_pretrain_on_ram_filesystem_then_resume():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
     config.epochs = 3  # the same command with one more epoch: resumes at epoch 2, step 4
+    config.export = False
     pretrain(config, workdir)
     assert wd.read_json(wd.join(ckpts, "ckpt-000003", MARKER_FILE))["step"] == 6
     with tf.io.gfile.GFile(wd.join(workdir, "history.csv")) as f:
