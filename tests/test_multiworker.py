@@ -80,7 +80,7 @@ def _train_workers(workdir, extra=(), ports=None):
         "--config.epochs=2", "--config.batch_size=32", "--config.num_train_examples=320",
         "--config.model.width_multiplier=0.125", "--config.image_size=16", "--config.knn_every_epochs=0",
         "--config.eval.compare_baselines=False", "--config.export=False", "--config.log_images=False",
-        # Keras 3.15 cannot build from (x, y) datasets under multi-worker (tensorflow#72388).
+        # Unlabelled batches: (x, y) datasets tripped Keras 3.15's multi-worker build (#72388).
         "--config.model.probe=False", *extra,
     ]
     procs = []
