@@ -119,3 +119,17 @@ def test_only_the_chief_writes_checkpoints(chief):
     assert callback.latest_epoch() == (1 if chief else 0)
     if not chief:
         assert not tf.io.gfile.exists(written)  # a worker's scratch folder is gone
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    """The stream from epoch 2 on equals epochs 2.. of the stream from epoch 0 (what makes a
+    resumed run see an uninterrupted run's batches); another seed gives another order."""
+    from simclr_tf import data
+
+    source = data.get_source("embedded_fashion_mnist", "test", labeled=True)
+    stream = lambda first, seed=0: data.epochs(source, 50, 3, first_epoch=first, seed=seed)  # noqa: E731
+    labels = lambda ds, n: np.stack([y.numpy() for _, y in ds.take(n)])  # noqa: E731
+    whole = labels(stream(0), 12)
+    np.testing.assert_array_equal(labels(stream(2), 6), whole[6:])
+    assert not np.array_equal(whole[:3], whole[3:6])  # each epoch its own shuffle
+    assert not np.array_equal(labels(stream(0, seed=1), 3), whole[:3])
