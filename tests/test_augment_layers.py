@@ -284,15 +284,21 @@ def test_visualize_views(rng, tmp_path):
 
 
 def test_view_summary_images_are_enlarged(rng, tmp_path):
-    """The TensorBoard image of a pair of 24-px views is drawn at 4x (>= 96 px, nearest)."""
+    """The TensorBoard image of a pair of 24-px views is drawn at 4x (>= 96 px, nearest), and
+    drawing it leaves the augmentation's seed state as it was."""
     from types import SimpleNamespace
 
     from simclr_tf.callbacks import ViewSummary
 
+    augment = SimCLRAugment(24, seed=0)
+    augment(_uint8(rng, 2, 24, 24, 3), training=True)  # built, its seed state exists
+    before = [v.numpy() for v in augment.variables]
     callback = ViewSummary(str(tmp_path), _uint8(rng, 2, 24, 24, 3))
-    callback.set_model(SimpleNamespace(augment=SimCLRAugment(24, seed=0)))
+    callback.set_model(SimpleNamespace(augment=augment))
     callback.on_train_begin()
     callback.on_train_end()
+    for a, b in zip(before, augment.variables):  # training's random stream is left alone
+        np.testing.assert_array_equal(a, b.numpy())
     (events,) = tf.io.gfile.glob(str(tmp_path / "views" / "events.out.tfevents.*"))
     images = [  # an image summary's tensor: width, height, then one PNG per image
         tf.io.decode_png(png).numpy()

@@ -25,8 +25,13 @@ class ViewSummary(keras.callbacks.Callback):
     def _write(self, step):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
+        # The draws must not advance the augmentation's seed state: training's views stay a
+        # function of the seed and the step (so a resumed run repeats an uninterrupted one).
+        state = [(v, v.numpy()) for v in self.model.augment.variables]
         view1 = self.model.augment(self.images, training=True)
         view2 = self.model.augment(self.images, training=True)
+        for variable, value in state:
+            variable.assign(value)
         size = view1.shape[1]
         # Small views enlarged by an integer factor (nearest: sharp pixels) to >= 96 px.
         scale = -(-96 // size)
