@@ -10,6 +10,7 @@ the same encoder with cross-entropy (`simclr_tf.supervised`).
 """
 
 import json
+import logging as logging_lib
 import os
 import sys
 import time
@@ -25,34 +26,37 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory: checkpoints, lo
 
 
 def pretrain(config, workdir):
-    """Pretrains as the config says, into `workdir`; returns the fitted model and a summary."""
+    """Pretrains as the config says, into `workdir`; returns the fitted model and a summary.
+
+    `workdir` may be any path `tf.io.gfile` writes (local, `gs://`, `ram://`, ...). With
+    several workers only the chief writes there; the others resume from its checkpoints.
+    """
     import keras
 
     from simclr_tf import builders, callbacks, data
+    from simclr_tf import workdir as wd
     from simclr_tf.config import resolve
     from simclr_tf.distribute import get_strategy
     from simclr_tf.export import export_encoder
 
     started = time.time()
     # === Set-up ===
-    prepare_workdir(workdir)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     strategy = get_strategy(config.tpu or None)
+    chief = wd.is_chief(strategy)
+    if chief:
+        prepare_workdir(workdir)
+    checkpoint = callbacks.ResumableCheckpoint(
+        wd.join(workdir, "checkpoints"), config.checkpoint_every_epochs, config.keep_checkpoints
+    )
 
     # === Data ===
-    train_ds, info = data.get_dataset(
-        config.dataset,
-        split=config.train_split,
-        batch_size=config.batch_size,
-        image_size=config.image_size,
-        labeled=bool(config.model.probe),
-        shuffle=True,
-        cache=config.cache,
-        data_dir=config.data_dir or None,
-        seed=config.seed,
-        with_info=True,
+    source = data.get_source(
+        config.dataset, config.train_split, config.image_size, labeled=bool(config.model.probe),
+        shuffle=True, seed=config.seed, data_dir=config.data_dir or None,
     )
+    info = source.info
     num_examples = config.num_train_examples or info.num_examples
     if not num_examples:
         raise ValueError(
@@ -60,7 +64,14 @@ def pretrain(config, workdir):
             "metadata); set --config.num_train_examples."
         )
     resolved = resolve(config, num_examples, strategy.num_replicas_in_sync)
-    save_config(config, resolved, workdir)
+    if chief:
+        save_config(config, resolved, workdir)
+    # Epoch e's batches depend on (seed, e) only, so a resumed run starts its stream at the
+    # epoch after its checkpoint and sees what an uninterrupted run would have seen.
+    train_ds = data.epochs(
+        source, config.batch_size, resolved["steps_per_epoch"],
+        first_epoch=checkpoint.latest_epoch(), seed=config.seed, cache=config.cache,
+    )
 
     # === Model ===
     with strategy.scope():
@@ -81,29 +92,28 @@ def pretrain(config, workdir):
         bank = data.load_arrays(config.dataset, config.train_split, **subset)
         queries = data.load_arrays(config.dataset, config.eval_split, **subset)
         cbs.append(callbacks.KNNMonitor(bank, queries, info.num_classes, config.knn_every_epochs))
-    if config.log_images:
-        cbs.append(callbacks.ViewSummary(os.path.join(workdir, "tensorboard"), sample[:4].numpy()))
-    cbs += [
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
-        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-        # Last: an epoch is logged (kNN, TensorBoard, CSV row) before its checkpoint exists, so
-        # a kill in between re-runs that epoch (a repeated CSV row) but never loses its record.
-        callbacks.ResumableCheckpoint(
-            os.path.join(workdir, "checkpoints"), config.checkpoint_every_epochs, config.keep_checkpoints
-        ),
-    ]
+    if chief:  # the other workers log nowhere
+        if config.log_images:
+            cbs.append(callbacks.ViewSummary(wd.join(workdir, "tensorboard"), sample[:4].numpy()))
+        cbs += [
+            keras.callbacks.TensorBoard(wd.join(workdir, "tensorboard")),
+            callbacks.CSVHistory(wd.join(workdir, "history.csv"), append=True),
+        ]
+    # Last: an epoch is logged (kNN, TensorBoard, CSV row) before its checkpoint exists, so a
+    # kill in between re-runs that epoch (a repeated CSV row) but never loses its record.
+    cbs.append(checkpoint)
     # One line per epoch when the output is a log file, the live bar on a terminal.
     verbose = 1 if sys.stdout.isatty() else 2
-    # Epochs are counted in steps (so `num_train_examples` can cap them); repeat so that an
-    # epoch never runs out of batches.
+    # Epochs are counted in steps (so `num_train_examples` can cap them); the stream is endless.
     model.fit(
-        train_ds.repeat(), epochs=config.epochs, steps_per_epoch=resolved["steps_per_epoch"],
+        train_ds, epochs=config.epochs, steps_per_epoch=resolved["steps_per_epoch"],
         callbacks=cbs, verbose=verbose,
     )
 
     # === Export ===
     if config.export:
-        export_encoder(model, os.path.join(workdir, "export", "encoder", "1"), overwrite=True)
+        with wd.chief_path(wd.join(workdir, "export"), strategy) as export_dir:
+            export_encoder(model, wd.join(export_dir, "encoder", "1"), overwrite=True)
 
     # === Evaluate ===
     summary = {"pretrain_time_s": time.time() - started, **resolved}
@@ -113,37 +123,39 @@ def pretrain(config, workdir):
         train = data.load_arrays(config.dataset, config.train_split, config.image_size)
         test = data.load_arrays(config.dataset, config.eval_split, config.image_size)
         summary["wall_time_s"] = time.time() - started
-        summary.update(evaluation_report(model, config, workdir, train, test, info.num_classes, summary))
-        summary["wall_time_s"] = time.time() - started
-        from simclr_tf.evaluation.report import write_json
-
-        write_json(os.path.join(workdir, "results.json"), summary)
+        with wd.chief_path(workdir, strategy) as out:
+            summary.update(evaluation_report(model, config, out, train, test, info.num_classes, summary))
+            summary["wall_time_s"] = time.time() - started
+            wd.write_json(wd.join(out, "results.json"), summary)
     summary["wall_time_s"] = time.time() - started
     return model, summary
 
 
 def prepare_workdir(workdir):
     """Creates the work directory and fails early, clearly, when it cannot be written."""
+    import tensorflow as tf
+
+    from simclr_tf import workdir as wd
+
     try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
-        with open(probe, "w") as f:
+        wd.makedirs(workdir)
+        probe = wd.join(workdir, ".write_test")
+        with tf.io.gfile.GFile(probe, "w") as f:
             f.write("ok")
-        os.remove(probe)
-    except OSError as e:
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as e:
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
         raise ValueError(
-            f"The work directory {workdir!r} cannot be created or written ({e.strerror}). "
+            f"The work directory {workdir!r} cannot be created or written ({reason}). "
             "Pass a writable --workdir."
         ) from e
 
 
 def save_config(config, resolved, workdir):
     """The resolved config (primary and derived values) next to the checkpoints, atomically."""
-    payload = {"config": config.to_dict(), "derived": resolved}
-    tmp = os.path.join(workdir, "config.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, os.path.join(workdir, "config.json"))
+    from simclr_tf import workdir as wd
+
+    wd.write_json(wd.join(workdir, "config.json"), {"config": config.to_dict(), "derived": resolved})
 
 
 def check_overrides(argv):
@@ -161,11 +173,35 @@ def check_overrides(argv):
                 )
 
 
-def main(argv):
-    del argv
+class _OwnInfoOnly(logging_lib.Filter):
+    """Passes warnings and errors, and this package's own info lines (resume, loaded weights,
+    the run's summary); drops the info lines that TensorFlow's internals send through absl
+    (SavedModel export: "Function `from_bytes` contains input name(s) ...", "Sharding callback
+    duration", "Writing fingerprint to ...")."""
+
+    _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+    def filter(self, record):
+        return record.levelno >= logging_lib.WARNING or record.pathname.startswith(self._PACKAGE)
+
+
+def quiet_logs(verbosity):
+    """A terminal shows progress, results and real warnings: below absl `--verbosity=1`,
+    TensorFlow's internal info lines and its `tensorflow` logger's warnings (retracing,
+    SavedModel chatter) are hidden. Returns the filter installed on the absl logger, or None."""
+    if verbosity >= 1:
+        return None
     import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")  # SavedModel and retracing chatter; our logs stay
+    tf.get_logger().setLevel("ERROR")
+    own = _OwnInfoOnly()
+    logging.get_absl_logger().addFilter(own)
+    return own
+
+
+def main(argv):
+    del argv
+    quiet_logs(flags.FLAGS.verbosity)
     config, workdir = _CONFIG.value, _WORKDIR.value
     if config is None or not workdir:
         raise app.UsageError("Both --config and --workdir are required.")

@@ -1,4 +1,7 @@
-"""A picture of the contrastive task: each image beside pairs of its augmented views."""
+"""A picture of the contrastive task: each image beside pairs of its augmented views, with
+column titles, enlarged to a readable size."""
+
+import io
 
 import numpy as np
 import tensorflow as tf
@@ -7,25 +10,30 @@ from simclr_tf.augment import base
 from simclr_tf.augment import resize_ops
 
 
-def visualize_views(images, augment, path, num_pairs=3, padding=2):
+def visualize_views(images, augment, path, num_pairs=3, padding=6, tile_size=96):
     """Writes a PNG grid: one row per image, the original then `num_pairs` pairs of views.
 
     Each pair is what SimCLR asks the encoder to match: two independent calls of `augment` on
-    the same image. Pairs are separated by a wider gap than the two views of a pair. The
-    original is shown whole (its centred square), resized to the views' size. PNG encoding uses
-    `tf.io.encode_png`, so no plotting library is needed.
+    the same image. Columns carry titles ("original", then "view 1" / "view 2" of each pair);
+    pairs are separated by a wider gap than the two views of a pair. The original is shown
+    whole (its centred square), resized to the views' size. Small images are enlarged by an
+    integer factor with nearest-neighbour sampling (every pixel a sharp block) until a tile is
+    at least `tile_size` pixels, so that 28-px views are readable. Needs matplotlib (for the
+    titles); `path` may be any `tf.io.gfile` path.
 
     Args:
         images: (B, H, W, C) or (H, W, C), uint8 0-255 or float 0-1, C in {1, 3}. Keep B small
             (a row per image).
         augment: called as `augment(images, training=True)`, returns float views in [0, 1] of
             shape (B, S, S, 3): `simclr_tf.SimCLRAugment` or one of its stages.
-        path: where to write the PNG (any path `tf.io.write_file` accepts).
+        path: where to write the PNG.
         num_pairs: int >= 1, pairs of views per image.
         padding: int >= 0, pixels of white between views (twice that between pairs).
+        tile_size: int >= 1, the smallest side of a tile in the PNG (views of S px are enlarged
+            by ceil(tile_size / S)).
 
     Returns:
-        The grid as a uint8 numpy array (rows, columns, 3).
+        The PNG's pixels as a uint8 numpy array (rows, columns, 3).
 
     Example:
 
@@ -34,27 +42,63 @@ def visualize_views(images, augment, path, num_pairs=3, padding=2):
     simclr_tf.visualize_views(images[:8], augment, "views.png")
     ```
     """
-    if isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs < 1:
-        raise ValueError(f"`num_pairs` must be an int >= 1. Received: num_pairs={num_pairs!r}")
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"`padding` must be an int >= 0. Received: padding={padding!r}")
+    fig = views_figure(images, augment, num_pairs, padding, tile_size)
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI)
+    plt.close(fig)
+    png = buffer.getvalue()
+    with tf.io.gfile.GFile(str(path), "wb") as f:
+        f.write(png)
+    return tf.io.decode_png(png, channels=3).numpy()
+
+
+_DPI = 100
+_TITLE_PX = 40  # the band above the first row that holds the column titles
+
+
+def views_figure(images, augment, num_pairs=3, padding=6, tile_size=96):
+    """The matplotlib figure that `visualize_views` writes (same arguments); each tile is an
+    axes of exactly its size in pixels at 100 dpi, the first row's axes carry the titles."""
+    for name, value, low in (("num_pairs", num_pairs, 1), ("padding", padding, 0), ("tile_size", tile_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"`{name}` must be an int >= {low}. Received: {name}={value!r}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     originals, _ = base.prepare_images(images)
     views = []
     for _ in range(num_pairs):
         views.append((augment(originals, training=True), augment(originals, training=True)))
     size = views[0][0].shape[1]
     originals = resize_ops.center_crop_and_resize(originals, size, 1.0, "bilinear")
+    scale = -(-tile_size // size)
+    tile = size * scale
 
-    gap = np.ones((size, padding, 3), np.float32)
-    wide_gap = np.ones((size, 2 * padding, 3), np.float32)
-    rows = []
-    for b in range(originals.shape[0]):
-        cells = [originals[b].numpy()]
-        for first, second in views:
-            cells += [wide_gap, np.asarray(first[b]), gap, np.asarray(second[b])]
-        rows.append(np.concatenate(cells, axis=1))
-        rows.append(np.ones((padding, rows[-1].shape[1], 3), np.float32))
-    grid = np.concatenate(rows[:-1], axis=0)
-    grid = np.round(np.clip(grid, 0.0, 1.0) * 255.0).astype(np.uint8)
-    tf.io.write_file(path, tf.io.encode_png(grid))
-    return grid
+    # Columns: original, then each pair (a double gap before it, a single one inside it).
+    columns, x = [], padding
+    for c in range(1 + 2 * num_pairs):
+        if c and c % 2:
+            x += padding  # the extra gap before a pair
+        columns.append(x)
+        x += tile + padding
+    width, rows = x, originals.shape[0]
+    height = _TITLE_PX + rows * (tile + padding)
+    titles = ["original"] + [f"pair {p + 1}\nview {v + 1}" for p in range(num_pairs) for v in range(2)]
+
+    fig = plt.figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, facecolor="white")
+    for b in range(rows):
+        cells = [originals[b]] + [pair[v][b] for pair in views for v in range(2)]
+        top = _TITLE_PX + b * (tile + padding)
+        for c, (cell, left) in enumerate(zip(cells, columns)):
+            ax = fig.add_axes([left / width, 1 - (top + tile) / height, tile / width, tile / height])
+            pixels = np.clip(np.asarray(cell, np.float32), 0.0, 1.0)
+            pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+            ax.imshow(pixels, interpolation="nearest")
+            ax.set_axis_off()
+            if b == 0:
+                ax.set_title(titles[c], fontsize=9, linespacing=1.1)
+    return fig

@@ -11,7 +11,7 @@ from simclr_tf.augment import RandomFlipLeftRight
 from simclr_tf.augment import RandomGaussianBlur
 from simclr_tf.augment import RandomResizedCrop
 from simclr_tf.augment import SimCLRAugment
-from simclr_tf.visualize import visualize_views
+from simclr_tf.visualize import views_figure, visualize_views
 from tests.test_case import run_keras_saving_test
 from tests.test_case import run_serialization_test
 
@@ -256,14 +256,58 @@ def test_visualize_views(rng, tmp_path):
     images = _uint8(rng, 3, 40, 40, 3)
     path = str(tmp_path / "views.png")
     grid = visualize_views(images, SimCLRAugment(24, seed=0), path, num_pairs=2, padding=2)
-    png = tf.io.decode_png(tf.io.read_file(path)).numpy()
+    png = tf.io.decode_png(tf.io.read_file(path), channels=3).numpy()
     np.testing.assert_array_equal(png, grid)
-    # 3 rows of 24 px with 2 px between; original + 2 pairs (24 + 2 + 24 each, 4 px before).
-    assert png.shape == (3 * 24 + 2 * 2, 24 + 2 * (4 + 24 + 2 + 24), 3)
+    # 24-px views enlarged 4x (nearest) to 96-px tiles: a 40-px title band, then 3 rows of 96
+    # px with 2 px below each; original + 2 pairs (2 px between views, 4 px before a pair).
+    assert png.shape == (40 + 3 * (96 + 2), 2 + 96 + 2 * (4 + 96 + 2 + 96) + 2, 3)
     original = tf.image.resize(images[:1] / 255.0, (24, 24), "bilinear")[0].numpy()
-    np.testing.assert_allclose(png[:24, :24] / 255.0, original, atol=1 / 255 + 1e-6)
-    first, second = png[:24, 28:52], png[:24, 54:78]
+    blocks = np.repeat(np.repeat(original, 4, axis=0), 4, axis=1)
+    inner = (slice(2, -2), slice(2, -2))  # the tile's edge pixels may be antialiased
+    np.testing.assert_allclose(png[40:136, 2:98][inner] / 255.0, blocks[inner], atol=2 / 255 + 1e-6)
+    first, second = png[40:136, 102:198], png[40:136, 200:296]
     assert np.abs(first.astype(int) - second).mean() > 2  # the two views of a pair differ
-    assert np.all(png[24:26] == 255) and np.all(png[:, 24:28] == 255)
+    assert np.all(png[136:138, 2:98] == 255) and np.all(png[40:136, 98:102] == 255)
+    assert (png[:40] < 128).any()  # the titles are drawn in the band above the first row
+    fig = views_figure(images, SimCLRAugment(24, seed=0), num_pairs=2, padding=2)
+    assert tuple(fig.get_size_inches() * fig.dpi) == (png.shape[1], png.shape[0])
+    titles = [ax.get_title() for ax in fig.axes[:5]]
+    assert titles == ["original", "pair 1\nview 1", "pair 1\nview 2", "pair 2\nview 1", "pair 2\nview 2"]
+    assert all(not ax.get_title() for ax in fig.axes[5:])  # titles on the first row only
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     with pytest.raises(ValueError, match="num_pairs"):
         visualize_views(images, SimCLRAugment(24), path, num_pairs=0)
+    with pytest.raises(ValueError, match="tile_size"):
+        visualize_views(images, SimCLRAugment(24), path, tile_size=0)
+
+
+def test_view_summary_images_are_enlarged(rng, tmp_path):
+    """The TensorBoard image of a pair of 24-px views is drawn at 4x (>= 96 px, nearest), and
+    drawing it leaves the augmentation's seed state as it was."""
+    from types import SimpleNamespace
+
+    from simclr_tf.callbacks import ViewSummary
+
+    augment = SimCLRAugment(24, seed=0)
+    augment(_uint8(rng, 2, 24, 24, 3), training=True)  # built, its seed state exists
+    before = [v.numpy() for v in augment.variables]
+    callback = ViewSummary(str(tmp_path), _uint8(rng, 2, 24, 24, 3))
+    callback.set_model(SimpleNamespace(augment=augment))
+    callback.on_train_begin()
+    callback.on_train_end()
+    for a, b in zip(before, augment.variables):  # training's random stream is left alone
+        np.testing.assert_array_equal(a, b.numpy())
+    (events,) = tf.io.gfile.glob(str(tmp_path / "views" / "events.out.tfevents.*"))
+    images = [  # an image summary's tensor: width, height, then one PNG per image
+        tf.io.decode_png(png).numpy()
+        for event in tf.compat.v1.train.summary_iterator(events)
+        for value in event.summary.value
+        for png in tf.make_ndarray(value.tensor)[2:]
+    ]
+    assert len(images) == 2
+    # 24-px views, a 1-px gap between them, all 4x: 96 x (24 + 1 + 24) * 4.
+    assert images[0].shape == (96, 196, 3)
+    assert np.all(images[0][::4, ::4] == images[0][1::4, 1::4])  # nearest: 4x4 blocks
+    assert np.all(images[0][:, 96:100] == 255)  # the white gap between the two views

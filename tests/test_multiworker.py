@@ -67,3 +67,85 @@ def test_two_workers_equal_one_process(tmp_path):
                 norm = np.linalg.norm(expected)
                 if norm > 0:
                     assert np.linalg.norm(update - expected) <= 0.1 * norm, key
+
+
+def _train_workers(workdir, extra=(), ports=None):
+    """Starts the training command as two workers on loopback ports; returns the processes."""
+    root = os.path.dirname(HERE)
+    ports = ports or [free_port(), free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    command = [
+        sys.executable, "-m", "simclr_tf.train", "--config=tf_configs/demo.py", f"--workdir={workdir}",
+        "--config.epochs=2", "--config.batch_size=32", "--config.num_train_examples=320",
+        "--config.model.width_multiplier=0.125", "--config.image_size=16", "--config.knn_every_epochs=0",
+        "--config.eval.compare_baselines=False", "--config.export=False", "--config.log_images=False",
+        # Unlabelled batches: (x, y) datasets tripped Keras 3.15's multi-worker build (#72388).
+        "--config.model.probe=False", *extra,
+    ]
+    procs = []
+    for index in range(2):
+        task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        procs.append(subprocess.Popen(command, cwd=root, env={**env, "TF_CONFIG": json.dumps(task)},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    return procs
+
+
+def _finish(procs, timeout=600):
+    for proc in procs:
+        _, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err.decode()[-3000:]
+
+
+def _complete(workdir):
+    folder = os.path.join(workdir, "checkpoints")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return [n for n in names if os.path.exists(os.path.join(folder, n, "state.json"))]
+
+
+def _weights(workdir, epoch):
+    import h5py
+
+    arrays = {}
+    path = os.path.join(workdir, "checkpoints", f"ckpt-{epoch:06d}", "model.weights.h5")
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+@pytest.mark.large
+def test_two_workers_killed_mid_run_resume_to_the_same_end_state(tmp_path):
+    """The training command on two workers: only the chief writes (one history row per epoch,
+    one set of checkpoints); SIGKILL one worker in epoch 2, restart both: they resume from the
+    chief's checkpoint and end where an uninterrupted two-worker run ends."""
+    import signal
+    import time
+
+    reference = str(tmp_path / "reference")
+    _finish(_train_workers(reference))
+
+    workdir = str(tmp_path / "run")
+    procs = _train_workers(workdir)
+    deadline = time.time() + 400
+    while not _complete(workdir) and time.time() < deadline and all(p.poll() is None for p in procs):
+        time.sleep(0.02)
+    at_kill = _complete(workdir)
+    procs[1].send_signal(signal.SIGKILL)  # one worker dies; the chief then cannot go on
+    procs[1].wait()
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait()
+    assert procs[1].returncode == -signal.SIGKILL and at_kill == ["ckpt-000001"]
+    assert _complete(workdir) == ["ckpt-000001"]
+
+    _finish(_train_workers(workdir))
+    for folder in (reference, workdir):
+        assert _complete(folder) == ["ckpt-000001", "ckpt-000002"]
+        assert sorted(os.listdir(folder)) == ["checkpoints", "config.json", "history.csv", "tensorboard"]
+        with open(os.path.join(folder, "history.csv")) as f:
+            assert [line.split(",")[0] for line in f.read().split()[1:]] == ["0", "1"]  # the chief's
+    with open(os.path.join(workdir, "checkpoints", "ckpt-000002", "state.json")) as f:
+        assert json.load(f)["step"] == 20
+    got, want = _weights(workdir, 2), _weights(reference, 2)
+    assert sorted(got) == sorted(want)
+    for name, value in want.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)

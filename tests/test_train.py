@@ -35,33 +35,72 @@ def read_state(workdir, epoch):
         return json.load(f)
 
 
-def test_sigkill_mid_run_then_resume(tmp_path):
-    """Kill the process hard after its first checkpoint, restart: no completed epoch is lost,
-    the step counter continues, and the restored weights are the checkpoint's."""
-    workdir = str(tmp_path / "run")
+def complete_checkpoints(workdir):
+    folder = os.path.join(workdir, "checkpoints")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return [n for n in names if os.path.exists(os.path.join(folder, n, "state.json"))]
+
+
+def checkpoint_arrays(workdir, epoch):
+    """Every array of a checkpoint's weights file (model, optimiser slots and iterations, the
+    augmentation layers' seed state), by its path in the file."""
+    import h5py
+
+    arrays = {}
+    path = os.path.join(workdir, "checkpoints", f"ckpt-{epoch:06d}", "model.weights.h5")
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+def history(workdir):
+    with open(os.path.join(workdir, "history.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+    """Kill the process hard in its second epoch (after its first checkpoint), restart: the run
+    ends with the same weights, optimiser state and seed state as an uninterrupted run of the
+    same seed, and its epoch counter, step counter and learning rate continue."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    first = subprocess.Popen(train_command(workdir), cwd=ROOT, env=env,
+    extra = ["--config.epochs=2"]
+    reference = str(tmp_path / "reference")
+    done = subprocess.run(train_command(reference, *extra), cwd=ROOT, env=env, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+    workdir = str(tmp_path / "run")
+    first = subprocess.Popen(train_command(workdir, *extra), cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt1 = os.path.join(workdir, "checkpoints", "ckpt-000001")
-    deadline = time.time() + 240
-    while not os.path.exists(ckpt1) and time.time() < deadline and first.poll() is None:
-        time.sleep(0.2)
-    assert os.path.exists(ckpt1), first.stderr.read().decode()[-3000:] if first.poll() is not None else "no checkpoint"
+    deadline = time.time() + 300
+    while not complete_checkpoints(workdir) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.02)
+    at_kill = complete_checkpoints(workdir)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    saved = read_state(workdir, 1)
-    assert saved["epoch"] == 1 and saved["step"] == 10  # 320 examples / batch 32
-    ckpt_dir = os.path.join(workdir, "checkpoints")
-    for name in os.listdir(ckpt_dir):  # a kill mid-write may leave a .tmp folder, never a torn ckpt
-        if name.startswith("ckpt-"):
-            assert sorted(os.listdir(os.path.join(ckpt_dir, name))) == ["model.weights.h5", "state.json"]
+    assert first.returncode == -signal.SIGKILL, first.stderr.read().decode()[-3000:]
+    # It died in epoch 2 of 2: epoch 1's checkpoint was there, epoch 2's never completed.
+    assert at_kill == ["ckpt-000001"]
+    assert complete_checkpoints(workdir) == ["ckpt-000001"]
+    assert read_state(workdir, 1)["step"] == 10  # 320 examples / batch 32
+    assert [r["epoch"] for r in history(workdir)] == ["0"]
 
-    second = subprocess.run(train_command(workdir), cwd=ROOT, env=env, capture_output=True, timeout=600)
+    second = subprocess.run(train_command(workdir, *extra), cwd=ROOT, env=env, capture_output=True, timeout=600)
     assert second.returncode == 0, second.stderr.decode()[-3000:]
-    assert read_state(workdir, 3)["step"] == 30  # the counter continued from 10, not from 0
-    with open(os.path.join(workdir, "history.csv")) as f:
-        epochs = sorted({int(r["epoch"]) for r in csv.DictReader(f)})
-    assert epochs == [0, 1, 2]
+    assert read_state(workdir, 2)["step"] == 20  # the counter continued from 10, not from 0
+    # Epoch 2 was logged once, as epoch index 1 (not a restarted 0), at the learning rate of
+    # the uninterrupted run (warmup over, cosine decay), not the first epoch's.
+    got, want = history(workdir), history(reference)
+    assert [r["epoch"] for r in got] == ["0", "1"] == [r["epoch"] for r in want]
+    for key in ("learning_rate", "contrast_loss"):
+        np.testing.assert_allclose(
+            [float(r[key]) for r in got], [float(r[key]) for r in want], rtol=1e-5, err_msg=key
+        )
+    assert float(got[1]["learning_rate"]) != pytest.approx(float(got[0]["learning_rate"]))
+    resumed, uninterrupted = checkpoint_arrays(workdir, 2), checkpoint_arrays(reference, 2)
+    assert sorted(resumed) == sorted(uninterrupted)
+    assert any("optimizer" in name for name in resumed) and any("seed" in name for name in resumed)
+    for name, value in uninterrupted.items():
+        np.testing.assert_allclose(resumed[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
     with open(os.path.join(workdir, "config.json")) as f:
         derived = json.load(f)["derived"]
     assert derived["steps_per_epoch"] == 10 and derived["learning_rate"] == pytest.approx(1.0 * 32 / 256)

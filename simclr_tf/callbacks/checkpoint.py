@@ -1,14 +1,18 @@
-"""Atomic periodic checkpoints that double as the resume point of an interrupted run."""
+"""Atomic periodic checkpoints on any filesystem that double as the resume point of an
+interrupted run."""
 
-import json
-import os
 import re
-import shutil
 
 import keras
+import tensorflow as tf
 from absl import logging
 
-_CKPT_RE = re.compile(r"^ckpt-(\d{6})$")
+from simclr_tf import workdir
+
+_CKPT_RE = re.compile(r"^ckpt-(\d{6})/?$")
+WEIGHTS_FILE = "model.weights.h5"
+# Written last: a checkpoint folder without it is incomplete and never restored.
+MARKER_FILE = "state.json"
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
@@ -16,10 +20,16 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
     Each checkpoint is a folder `ckpt-EEEEEE/` (E = epochs completed) holding
     `model.weights.h5` (every model variable, including the augmentation layers' seed state, and
-    the optimiser's iterations and slots) and `state.json`. It is written under a temporary name
-    and renamed into place, so a run killed at any moment (even by SIGKILL) leaves only complete
-    checkpoints; `keras.callbacks.BackupAndRestore` writes weights and metadata in place, one after
-    the other, which a kill can leave inconsistent.
+    the optimiser's iterations and slots) and `state.json`, the completion marker, written last.
+    Only folders with the marker are restored, so a run killed at any moment (even by SIGKILL,
+    and on object stores such as `gs://` where a folder rename is not atomic) never resumes from
+    a half-written checkpoint. Rewriting an epoch's checkpoint (a re-run after a resume) deletes
+    its marker first. Every file goes through `tf.io.gfile`: `directory` may be local, `gs://`,
+    `ram://`, ...
+
+    With several workers (`MultiWorkerMirroredStrategy`) only the chief writes into `directory`;
+    the other workers save into a local scratch folder that is deleted at once (the same code
+    runs on every worker) and all of them restore from the chief's checkpoints.
 
     On `fit` start the newest complete checkpoint is loaded and training continues from the epoch
     after it (the step counter and learning-rate schedule continue with the optimiser's
@@ -53,21 +63,32 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
     # --- Finding checkpoints ----------------------------------------------------------------
 
-    def checkpoints(self):
-        """Complete checkpoints as (epoch, path), oldest first."""
-        if not os.path.isdir(self.directory):
+    def _folders(self):
+        """Every `ckpt-*` folder as (epoch, path, complete), oldest first."""
+        if not tf.io.gfile.isdir(self.directory):
             return []
         found = []
-        for name in os.listdir(self.directory):
+        for name in tf.io.gfile.listdir(self.directory):
             match = _CKPT_RE.match(name)
-            path = os.path.join(self.directory, name)
-            if match and os.path.exists(os.path.join(path, "state.json")):
-                found.append((int(match.group(1)), path))
+            if match:
+                path = workdir.join(self.directory, name.rstrip("/"))
+                complete = tf.io.gfile.exists(workdir.join(path, MARKER_FILE))
+                found.append((int(match.group(1)), path, complete))
         return sorted(found)
+
+    def checkpoints(self):
+        """Complete checkpoints as (epoch, path), oldest first."""
+        return [(epoch, path) for epoch, path, complete in self._folders() if complete]
 
     def latest(self):
         found = self.checkpoints()
         return found[-1] if found else None
+
+    def latest_epoch(self):
+        """Epochs completed by the newest complete checkpoint (0 without one): where `fit` will
+        resume, known before the model or the data exist."""
+        latest = self.latest()
+        return latest[0] if latest else 0
 
     # --- Callback hooks ---------------------------------------------------------------------
 
@@ -85,7 +106,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(path, "model.weights.h5"))
+        self.model.load_weights(workdir.join(path, WEIGHTS_FILE))
         self.model._initial_epoch = epoch  # Keras' own resume hook (BackupAndRestore uses it).
         self.restored_epoch = epoch
         logging.info("Resumed from %s (epoch %d, step %s)", path, epoch, _iterations(self.model))
@@ -96,32 +117,37 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             self.save(done, logs)
 
     def save(self, epoch, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
-        final = os.path.join(self.directory, f"ckpt-{epoch:06d}")
-        tmp = os.path.join(self.directory, f".tmp-ckpt-{epoch:06d}-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        self.model.save_weights(os.path.join(tmp, "model.weights.h5"))
+        """Writes `ckpt-{epoch}` (the chief into `directory`, other workers into scratch)."""
+        strategy = getattr(self.model, "distribute_strategy", None)
+        with workdir.chief_path(self.directory, strategy) as directory:
+            self._write(directory, epoch, logs)
+            if workdir.is_chief(strategy):
+                self._prune(epoch)
+
+    def _write(self, directory, epoch, logs):
+        final = workdir.join(directory, f"ckpt-{epoch:06d}")
+        # A re-run of this epoch after a resume: unmark the old folder before touching it.
+        workdir.remove(workdir.join(final, MARKER_FILE))
+        workdir.remove(final)
+        workdir.makedirs(final)
+        self.model.save_weights(workdir.join(final, WEIGHTS_FILE))
         state = {
             "epoch": epoch,
             "step": _iterations(self.model),
             "logs": {k: float(v) for k, v in (logs or {}).items() if _is_scalar(v)},
         }
-        with open(os.path.join(tmp, "state.json"), "w") as f:
-            json.dump(state, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(final):  # a re-run of the same epoch after a resume
-            shutil.rmtree(final)
-        os.rename(tmp, final)  # atomic on POSIX: the folder appears complete or not at all
-        for _, old in self.checkpoints()[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
-        self._remove_stale_tmp()
+        workdir.write_json(workdir.join(final, MARKER_FILE), state)
 
-    def _remove_stale_tmp(self):
-        for name in os.listdir(self.directory):
-            if name.startswith(".tmp-ckpt-"):
-                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+    def _prune(self, epoch):
+        """Keeps the newest `keep` complete checkpoints; drops incomplete folders of other
+        epochs (leftovers of a killed run)."""
+        folders = self._folders()
+        complete = [path for _, path, done in folders if done]
+        stale = complete[: -self.keep]
+        stale += [path for e, path, done in folders if not done and e != epoch]
+        for path in stale:
+            workdir.remove(workdir.join(path, MARKER_FILE))  # unmarked first: never half-deleted
+            workdir.remove(path)
 
 
 def _iterations(model):

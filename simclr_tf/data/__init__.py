@@ -6,7 +6,7 @@ global batch unless an `input_context` shards the data. The host only decodes an
 augmentation happens in the model, on the accelerator.
 """
 
-from simclr_tf.data.common import DatasetInfo, resize_to_square
+from simclr_tf.data.common import DatasetInfo, epochs, resize_to_square
 from simclr_tf.data.directory import IMAGE_EXTENSIONS, from_directory, list_images
 from simclr_tf.data.embedded import (
     EMBEDDED_CLASS_NAMES,
@@ -20,6 +20,6 @@ from simclr_tf.data.tfds_data import KNOWN_TFDS, load_tfds
 
 __all__ = [
     "DatasetInfo", "EMBEDDED_CLASS_NAMES", "EMBEDDED_NAME", "IMAGE_EXTENSIONS", "KNOWN_TFDS",
-    "embedded_meta", "from_directory", "get_dataset", "get_source", "list_images", "load_arrays",
+    "embedded_meta", "epochs", "from_directory", "get_dataset", "get_source", "list_images", "load_arrays",
     "load_embedded", "load_embedded_arrays", "load_tfds", "resize_to_square",
 ]

@@ -170,6 +170,50 @@ def batched(source, batch_size, *, shuffle=True, seed=None, cache=False, input_c
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def epochs(source, batch_size, steps_per_epoch, *, first_epoch=0, seed=None, cache=False,
+           shuffle_buffer=None):
+    """The training stream: epoch after epoch of `steps_per_epoch` batches, from `first_epoch` on.
+
+    Epoch e is `steps_per_epoch` batches of a shuffle seeded with (seed, e) alone (the records
+    are reshuffled, with that seed, when an epoch needs more than one pass), so a run resumed
+    at epoch e sees exactly the batches that an uninterrupted run sees there. With
+    `seed=None` every epoch is a fresh random shuffle. `batch_size`, `cache` and
+    `shuffle_buffer` are as in `batched` (no `input_context`: `fit` shards this stream).
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
+    check_batch(batch_size, source.num_examples, source.where)
+    if shuffle_buffer is None:
+        shuffle_buffer = source.shuffle_buffer or source.num_examples or DEFAULT_SHUFFLE_BUFFER
+    shuffle_buffer = min(check_positive_int("shuffle_buffer", shuffle_buffer),
+                         source.num_examples or shuffle_buffer)
+    records = source.records
+    if cache:
+        records = source.decode(records).cache("" if cache is True else cache)
+
+    def one_epoch(epoch):
+        if seed is None:
+            ds = records.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
+        else:
+            # The op seed is a tensor of (seed, epoch); TensorFlow's seed logic compares the
+            # graph-level seed with Python `==`, which fails on a tensor op seed when the global
+            # seed is 0, so this trace runs without one (the order depends on (seed, e) only).
+            graph = tf.compat.v1.get_default_graph()
+            global_seed, graph.seed = graph.seed, None
+            try:
+                epoch_seed = tf.constant(int(seed), tf.int64) * 1_000_003 + epoch
+                ds = records.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=True)
+            finally:
+                graph.seed = global_seed
+        ds = ds.repeat()
+        if not cache:
+            ds = source.decode(ds)
+        return ds.batch(batch_size, drop_remainder=True).take(steps_per_epoch)
+
+    ds = tf.data.Dataset.range(int(first_epoch), 2**62).flat_map(one_epoch)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def to_arrays(source, max_examples=None, chunk=256):
     """The first `max_examples` decoded `(images, labels)` of a labelled source as numpy."""
     ds = source.records if max_examples is None else source.records.take(max_examples)

@@ -10,8 +10,6 @@ the `eval.*` keys say, and writes `results.json` (and `config.json`) into the wo
 `checkpoints/` when interrupted, like pretraining).
 """
 
-import json
-import os
 import sys
 import time
 
@@ -28,7 +26,7 @@ from simclr_tf.evaluation.knn import knn_accuracy
 from simclr_tf.evaluation.label_fractions import labelled_dataset
 from simclr_tf.evaluation.linear_eval import train_linear_classifier
 from simclr_tf.evaluation.pretrained import CLASSIFIER_FILE, build_classifier, load_pretrained
-from simclr_tf.evaluation.report import write_json
+from simclr_tf import workdir as wd
 from simclr_tf.evaluation.splits import Split, labelled_splits, partly_labelled_arrays
 
 MODES = ("linear_eval", "finetune", "distill")
@@ -41,17 +39,27 @@ def run_mode(config, workdir):
     check_mode_config(config)
     started = time.time()
     # === Set-up ===
-    os.makedirs(workdir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     strategy = get_strategy(config.tpu or None)
-    _save_config(config, workdir)
-    # === Train and evaluate ===
-    runners = {"linear_eval": _linear_eval, "finetune": _finetune, "distill": _distill}
-    results = runners[config.mode](config, workdir, strategy)
-    results.update(mode=config.mode, dataset=config.dataset, wall_time_s=time.time() - started)
-    write_json(os.path.join(workdir, "results.json"), results)
+    # Only the chief writes into `workdir` (any tf.io.gfile path); other workers write their
+    # logs and files into a scratch folder, and all resume from the chief's checkpoints.
+    with wd.chief_path(workdir, strategy) as out:
+        wd.makedirs(out)
+        wd.write_json(wd.join(out, "config.json"), {"config": config.to_dict()})
+        # === Train and evaluate ===
+        runners = {"linear_eval": _linear_eval, "finetune": _finetune, "distill": _distill}
+        results = runners[config.mode](config, _Dirs(workdir, out), strategy)
+        results.update(mode=config.mode, dataset=config.dataset, wall_time_s=time.time() - started)
+        wd.write_json(wd.join(out, "results.json"), results)
     return results
+
+
+class _Dirs:
+    """Where a mode reads its checkpoints (`workdir`) and writes everything else (`out`)."""
+
+    def __init__(self, workdir, out):
+        self.workdir, self.out = str(workdir), str(out)
 
 
 def check_mode_config(config):
@@ -143,7 +151,7 @@ def _finetune(config, workdir, strategy):
             copy_weights=False, head_weight_decay=e.weight_decay,
         )
     _fit(classifier, config, workdir, train)
-    classifier.save(os.path.join(workdir, CLASSIFIER_FILE))
+    classifier.save(wd.join(workdir.out, CLASSIFIER_FILE))
     results = evaluate_classifier(classifier, test.batches(e.batch_size))
     results.update(
         checkpoint=e.checkpoint, label_fraction=e.label_fraction,
@@ -187,7 +195,7 @@ def _distill(config, workdir, strategy):
         batch_size=batch_size, num_examples=num_examples, callbacks=_callbacks(workdir),
         **_training_kwargs(config),
     )
-    student.save(os.path.join(workdir, CLASSIFIER_FILE))
+    student.save(wd.join(workdir.out, CLASSIFIER_FILE))
     test = Split(config, config.dataset, config.eval_split, size)
     scores = distiller.evaluate(test.batches(e.batch_size), return_dict=True, verbose=0)
     teacher_scores = evaluate_classifier(teacher, test.batches(e.batch_size))
@@ -226,11 +234,12 @@ def _training_kwargs(config):
 
 def _callbacks(workdir):
     from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
+    from simclr_tf.callbacks.csv_history import CSVHistory
 
     return [
-        ResumableCheckpoint(os.path.join(workdir, "checkpoints")),
-        keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+        ResumableCheckpoint(wd.join(workdir.workdir, "checkpoints")),
+        CSVHistory(wd.join(workdir.out, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(wd.join(workdir.out, "tensorboard")),
     ]
 
 
@@ -251,10 +260,3 @@ def _image_size(model, config):
 
 def _verbose():
     return 1 if sys.stdout.isatty() else 2  # the live bar on a terminal, one line per epoch in logs
-
-
-def _save_config(config, workdir):
-    path = os.path.join(workdir, "config.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"config": config.to_dict()}, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)

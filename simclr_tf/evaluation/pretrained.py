@@ -2,21 +2,23 @@
 exported encoder (`load_pretrained`), and the classifier built on a pretrained SimCLR model
 (`build_classifier`)."""
 
-import json
 import os
+import posixpath
 import re
 
 import keras
 import ml_collections
+import tensorflow as tf
 from absl import logging
 
+from simclr_tf import workdir as wd
+
 from simclr_tf.augment.simclr_augment import SimCLRAugment
-from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
+from simclr_tf.callbacks.checkpoint import WEIGHTS_FILE, ResumableCheckpoint
 from simclr_tf.evaluation.classifier import Classifier
 from simclr_tf.evaluation.exported import ExportedEncoder, is_saved_model
 from simclr_tf.models.layer_utils import batch_norm, resolve_synchronized
 
-WEIGHTS_FILE = "model.weights.h5"
 CLASSIFIER_FILE = "classifier.keras"
 
 _ACCEPTED = (
@@ -58,18 +60,18 @@ def load_pretrained(path, config=None):
         return ExportedEncoder(path)
     if path.endswith(".keras"):
         return keras.saving.load_model(path)
-    if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
-            return _from_weights(os.path.join(path, WEIGHTS_FILE), config)
-        if os.path.isfile(os.path.join(path, CLASSIFIER_FILE)):
-            return keras.saving.load_model(os.path.join(path, CLASSIFIER_FILE))
-        latest = ResumableCheckpoint(os.path.join(path, "checkpoints")).latest()
+    if tf.io.gfile.isdir(path):
+        if _is_file(wd.join(path, WEIGHTS_FILE)):
+            return _from_weights(wd.join(path, WEIGHTS_FILE), config)
+        if _is_file(wd.join(path, CLASSIFIER_FILE)):
+            return keras.saving.load_model(wd.join(path, CLASSIFIER_FILE))
+        latest = ResumableCheckpoint(wd.join(path, "checkpoints")).latest()
         if latest is not None:
-            return _from_weights(os.path.join(latest[1], WEIGHTS_FILE), config)
-        export = _newest_export(os.path.join(path, "export", "encoder"))
+            return _from_weights(wd.join(latest[1], WEIGHTS_FILE), config)
+        export = _newest_export(wd.join(path, "export", "encoder"))
         if export is not None:
             return ExportedEncoder(export)
-    elif path.endswith(".weights.h5") and os.path.isfile(path):
+    elif path.endswith(".weights.h5") and _is_file(path):
         return _from_weights(path, config)
     raise ValueError(f"`eval.checkpoint` must be {_ACCEPTED}. Received: {path!r}")
 
@@ -79,10 +81,10 @@ def run_config(weights_path, fallback):
     model.weights.h5 -> WORKDIR/config.json), merged over the defaults; else `fallback`."""
     from simclr_tf.config import default_config
 
-    ckpt_dir = os.path.dirname(os.path.abspath(weights_path))
-    config_path = os.path.join(os.path.dirname(os.path.dirname(ckpt_dir)), "config.json")
+    ckpt_dir = _dirname(weights_path)
+    config_path = wd.join(_dirname(_dirname(ckpt_dir)), "config.json")
     if not (
-        re.fullmatch(r"ckpt-\d{6}", os.path.basename(ckpt_dir)) and os.path.isfile(config_path)
+        re.fullmatch(r"ckpt-\d{6}", posixpath.basename(ckpt_dir)) and _is_file(config_path)
     ):
         if fallback is None:
             raise ValueError(
@@ -90,8 +92,7 @@ def run_config(weights_path, fallback):
                 "config whose `model.*` settings built that checkpoint."
             )
         return fallback
-    with open(config_path) as f:
-        saved = json.load(f)["config"]
+    saved = wd.read_json(config_path)["config"]
     if saved.get("mode", "pretrain") != "pretrain":
         raise ValueError(
             f"{weights_path} is a checkpoint of a {saved['mode']!r} run, not of pretraining; "
@@ -101,6 +102,18 @@ def run_config(weights_path, fallback):
     merged = default_config()
     _merge(merged, saved)
     return merged
+
+
+def _is_file(path):
+    return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+
+
+def _dirname(path):
+    """The parent folder of a local path or URL (`gs://b/run/x` -> `gs://b/run`)."""
+    path = str(path).rstrip("/")
+    if "://" in path:
+        return posixpath.dirname(path)
+    return os.path.dirname(os.path.abspath(path))
 
 
 def _merge(config, values):
@@ -131,14 +144,14 @@ def _from_weights(weights_path, config):
 
 
 def _newest_export(folder):
-    if not os.path.isdir(folder):
+    if not tf.io.gfile.isdir(folder):
         return None
     versions = [
-        int(v)
-        for v in os.listdir(folder)
-        if v.isdigit() and is_saved_model(os.path.join(folder, v))
+        int(v.rstrip("/"))
+        for v in tf.io.gfile.listdir(folder)
+        if v.rstrip("/").isdigit() and is_saved_model(wd.join(folder, v.rstrip("/")))
     ]
-    return os.path.join(folder, str(max(versions))) if versions else None
+    return wd.join(folder, str(max(versions))) if versions else None
 
 
 def build_classifier(

@@ -7,11 +7,13 @@ the table, `results.json`, a PNG of the training curves and a PNG grid of views 
 """
 
 import csv
-import json
-import os
+import io
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
+
+from simclr_tf import workdir as wd
 
 from simclr_tf.evaluation.linear_eval import linear_evaluation, train_linear_classifier
 
@@ -67,13 +69,13 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
         },
         **{k: v for k, v in summary.items() if isinstance(v, (int, float, str))},
     }
-    write_json(os.path.join(workdir, "results.json"), payload)
+    write_json(wd.join(workdir, "results.json"), payload)
     print(format_table(results))
     if e.plots:
-        plot_history(os.path.join(workdir, "history.csv"), os.path.join(workdir, "training_curves.png"))
+        plot_history(wd.join(workdir, "history.csv"), wd.join(workdir, "training_curves.png"))
         from simclr_tf.visualize import visualize_views
 
-        visualize_views(train[0][:6], model.augment, os.path.join(workdir, "views.png"))
+        visualize_views(train[0][:6], model.augment, wd.join(workdir, "views.png"))
     return payload
 
 
@@ -90,15 +92,13 @@ def format_table(results):
 
 
 def write_json(path, payload):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    """`payload` as JSON at `path` (any `tf.io.gfile` path), atomically replaced."""
+    wd.write_json(path, payload)
 
 
 def plot_history(csv_path, png_path):
     """Training curves (loss, contrast accuracy, kNN/probe accuracy) from Keras' CSVLogger."""
-    if not os.path.exists(csv_path):
+    if not tf.io.gfile.exists(csv_path):
         logging.warning("No %s: skipping the training-curve plot.", csv_path)
         return
     import matplotlib
@@ -106,8 +106,8 @@ def plot_history(csv_path, png_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
+    with tf.io.gfile.GFile(csv_path) as f:
+        rows = list(csv.DictReader(io.StringIO(f.read())))
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]
@@ -120,5 +120,13 @@ def plot_history(csv_path, png_path):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    save_figure(fig, png_path, dpi=100)
     plt.close(fig)
+
+
+def save_figure(fig, path, **kwargs):
+    """`fig.savefig` to any `tf.io.gfile` path (PNG)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", **kwargs)
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(buffer.getvalue())

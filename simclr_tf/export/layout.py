@@ -83,14 +83,40 @@ def write_version(path, write_fn, overwrite=False):
     try:
         write_fn(tmp)
         if tf.io.gfile.exists(target):
-            tf.io.gfile.rename(target, old)
-        tf.io.gfile.rename(tmp, target)
+            _move_tree(target, old)
+        _move_tree(tmp, target)
     except BaseException:
         if tf.io.gfile.exists(old) and not tf.io.gfile.exists(target):
-            tf.io.gfile.rename(old, target)  # Put the previous version back.
+            _move_tree(old, target)  # Put the previous version back.
         raise
     finally:
         for leftover in (tmp, old):
-            if tf.io.gfile.exists(leftover):
-                tf.io.gfile.rmtree(leftover)
+            _remove_tree(leftover)
     return target
+
+
+def _move_tree(source, target):
+    """Renames a folder: one atomic rename on a local disk; elsewhere (object stores such as
+    `gs://`, where a folder rename copies object by object, and `ram://`, which renames no
+    folder contents) a file-by-file copy with `saved_model.pb` last, so that the target is
+    not a SavedModel until every other file is in place, then the source is deleted."""
+    if "://" not in os.fspath(source):
+        tf.io.gfile.rename(source, target)
+        return
+    files = []
+    for folder, _, names in tf.io.gfile.walk(source):
+        rel = os.path.relpath(folder, source) if folder != source else ""
+        files += [(rel, name) for name in names]
+    files.sort(key=lambda f: (f == ("", "saved_model.pb"), f))
+    for rel, name in files:
+        tf.io.gfile.makedirs(os.path.join(target, rel) if rel else target)
+        tf.io.gfile.copy(os.path.join(source, rel, name), os.path.join(target, rel, name), overwrite=True)
+    _remove_tree(source)
+
+
+def _remove_tree(path):
+    try:
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.rmtree(path)
+    except tf.errors.NotFoundError:  # ram:// lists folders it cannot delete
+        pass
