@@ -46,6 +46,7 @@ from simclr_tf.evaluation import (  # noqa: E402
 from simclr_tf.export import export_encoder, export_model, save_keras  # noqa: E402
 from simclr_tf.losses import contrastive_loss_and_metrics, nt_xent_loss  # noqa: E402
 from simclr_tf.models.projection_head import ProjectionHead  # noqa: E402
+from simclr_tf.official import OfficialModel, load_official  # noqa: E402
 from simclr_tf.models.resnet import ResNet  # noqa: E402
 from simclr_tf.models.simclr import SimCLR  # noqa: E402
 from simclr_tf.optimizers import (  # noqa: E402
@@ -62,6 +63,7 @@ __all__ = [
     "Distiller",
     "KNNMonitor",
     "LARS",
+    "OfficialModel",
     "ProjectionHead",
     "RandomColorDistortion",
     "RandomFlipLeftRight",
@@ -84,6 +86,7 @@ __all__ = [
     "knn_accuracy",
     "knn_classify",
     "linear_evaluation",
+    "load_official",
     "nt_xent_loss",
     "save_keras",
     "scale_learning_rate",
