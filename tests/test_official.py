@@ -19,7 +19,6 @@ from simclr_tf.official import is_official, load_official
 from tests.helpers import official as helpers
 
 TOLERANCE = 1e-4  # max relative error per endpoint, the bar
-SMALL = ["r18_1x_sk0"]
 R50 = ["r50_1x_sk0", "r50_1x_sk1", "r50_1x_sk1_ft"]
 
 
@@ -52,21 +51,22 @@ def test_resnet18_every_layout_matches_reference_outputs(layout_name, tmp_path):
     assert isinstance(official.classifier, simclr_tf.Classifier)
 
 
-@pytest.mark.parametrize(
-    "variant,layout_name",
-    [("r50_1x_sk1", "saved_model"), ("r50_1x_sk1_ft", "checkpoint")],
-)
-def test_resnet50_sk_matches_reference_outputs(variant, layout_name, tmp_path):
-    _, info = _check(variant, layout_name, tmp_path)
-    assert (info["depth"], info["sk_ratio"]) == (50, 0.0625)
+@pytest.mark.parametrize("layout_name", ["saved_model", "tf1"])
+def test_resnet18_resnet_d_stem_and_shortcuts_match_reference_outputs(layout_name, tmp_path):
+    # sk_ratio > 0 in basic blocks: the three-conv stem and average-pool shortcuts of the SK
+    # models, at the size of an R18 (the selective kernels themselves: the R50 tests).
+    _, info = _check("r18_1x_sk1", layout_name, tmp_path)
+    assert (info["depth"], info["sk_ratio"]) == (18, 0.0625)
 
 
 @pytest.mark.large
 @pytest.mark.parametrize("variant", R50)
-def test_resnet50_all_layouts_match_reference_outputs(variant, tmp_path):
+def test_resnet50_every_layout_matches_reference_outputs(variant, tmp_path):
     rec = helpers.record(variant)
     for layout_name in _layouts(rec):
-        _check(variant, layout_name, tmp_path / layout_name)
+        _, info = _check(variant, layout_name, tmp_path / layout_name)
+        assert (info["depth"], info["sk_ratio"]) == (50, rec["flags"]["sk_ratio"])
+        assert info["from_projection_layer"] == rec["flags"]["ft_proj_selector"]
 
 
 def test_projection_layer_default_follows_the_release_name(tmp_path):

@@ -64,8 +64,12 @@ def infer_architecture(layout, shapes, source):
         block = "selective_kernel"
     else:
         block = "bottleneck"
-    if (stem == 3) != (block == "selective_kernel") and not cifar_stem:
-        fail("a ResNet-D stem goes with selective-kernel blocks, and only with them")
+    # The reference's sk_ratio > 0 gives the ResNet-D stem (unless CIFAR) and, in bottleneck
+    # blocks, selective kernels; basic blocks (R18/34) then differ only by their shortcuts.
+    if (block == "selective_kernel" and stem == 1 and not cifar_stem) or (
+        block == "bottleneck" and stem == 3
+    ):
+        fail("a ResNet-D stem goes with selective-kernel bottlenecks, and only with them")
     per_block = _PER_BLOCK[block]
     num_blocks, rest = divmod(len(k) - stem - 4, per_block)  # 4 projection shortcuts
     bottleneck = block != "basic"
@@ -79,7 +83,7 @@ def infer_architecture(layout, shapes, source):
     )
     if rest or depth is None:
         fail(f"{block} blocks, {len(k) - stem} convolutions after the stem")
-    sk_ratio = 0.0
+    sk_ratio = DEFAULT_SK_RATIO if stem == 3 else 0.0  # basic blocks: any ratio > 0 is the same
     if block == "selective_kernel":
         sk_ratio = _sk_ratio(layout, shapes, stem, RESNET_SPECS[depth][1], source)
     return {

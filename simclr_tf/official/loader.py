@@ -81,7 +81,8 @@ def load_official(
             and bicubic resize, the reference's) and of `OfficialModel.simclr()`.
         from_projection_layer: which projection layer the supervised head reads (0: the
             encoder output). None: 1 when the path names a SimCLRv2 fine-tuned or distilled
-            release (`finetuned_`, `distill_`), else 0; the weights alone cannot tell.
+            release (`finetuned_`, `distill_`) and the checkpoint has a projection head,
+            else 0; the weights alone cannot tell.
         require: parts that must be present, of "projection_head", "classifier": a ValueError
             says so when the checkpoint lacks one.
         synchronized_batch_norm: as `simclr_tf.ResNet`.
@@ -114,6 +115,15 @@ def load_official(
         )
     arch = infer_architecture(layout, tensors.keys, source)
     _require(require, layout, source)
+    layers = len(layout.projection)
+    if from_projection_layer is None:  # (none to read without a projection head)
+        from_projection_layer = min(default_projection_layer(source), layers)
+    k = from_projection_layer
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= layers:
+        raise ValueError(
+            f"`from_projection_layer` must be an integer in [0, {layers}] (this checkpoint's "
+            f"projection head has {layers} layers). Received: from_projection_layer={k!r}"
+        )
 
     from simclr_tf.models.projection_head import ProjectionHead
     from simclr_tf.models.resnet import ResNet
@@ -137,8 +147,6 @@ def load_official(
         assigner.pairs([d for d, _ in layout.projection], head.dense_layers, "projection dense")
         assigner.pairs([n for _, n in layout.projection], head.batch_norm_layers, "projection BN")
 
-    if from_projection_layer is None:
-        from_projection_layer = default_projection_layer(source)
     info = {
         "source": source,
         "format": layout.format,
@@ -251,13 +259,7 @@ def _classifier(layout, shapes, encoder, head, k, image_size, source):
     from simclr_tf.augment.simclr_augment import SimCLRAugment
     from simclr_tf.evaluation.pretrained import build_classifier
 
-    kernel = shapes[layout.supervised.keys.get("kernel", "")] if layout.supervised.keys else None
-    layers = len(layout.projection)
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= layers:
-        raise ValueError(
-            f"`from_projection_layer` must be an integer in [0, {layers}] (this checkpoint's "
-            f"projection head has {layers} layers). Received: from_projection_layer={k!r}"
-        )
+    kernel = shapes.get(layout.supervised.keys.get("kernel"))
     reads = encoder.output_dim if k == 0 else head.dense_layers[k - 1].units
     if kernel is None or len(kernel) != 2 or kernel[0] != reads:
         raise ValueError(

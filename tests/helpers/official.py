@@ -6,7 +6,6 @@ shape, seed)` gives back every value the script assigned, so the checkpoint can 
 here, byte for byte in its values, without the reference code or any download.
 """
 
-import base64
 import importlib.util
 import os
 
@@ -50,9 +49,8 @@ def write_checkpoint(layout, folder, name, drop=(), extra=None):
     tensors = {k: v for k, v in values(layout).items() if k not in drop}
     tensors.update(extra or {})
     if "object_graph" in layout:
-        tensors["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.array(
-            base64.b64decode(layout["object_graph"]), dtype=object
-        )
+        graph = reference_script().object_graph_bytes(layout["object_graph"])
+        tensors["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.array(graph, dtype=object)
     if name == "saved_model":
         path = os.path.join(folder, "saved_model")
         tf.io.gfile.makedirs(os.path.join(path, "variables"))
