@@ -1,4 +1,4 @@
-"""Reference checkpoints and outputs for `simclr_tf.official`, from google-research/simclr's own code.
+"""Reference checkpoints and outputs for `simclr_tf.official`, from google-research/simclr's code.
 
 Builds the authors' TF2 model (tf2/model.py, tf2/resnet.py, with the flags its run.py sets),
 gives EVERY variable a seeded value (kernels, biases, BN gammas, betas, moving means and
@@ -179,7 +179,8 @@ def object_graph_bytes(text):
 
 
 def _manifest(path, by_hash, graph=True):
-    """key -> [shape, dtype, seed, kind] (or [shape, dtype, None, values]) of every tensor in the checkpoint at `path`."""
+    """key -> [shape, dtype, seed, kind] (or [shape, dtype, None, values]) of every tensor in
+    the checkpoint at `path`."""
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(path)

@@ -164,7 +164,8 @@ def test_convert_writes_loadable_files(tmp_path):
     from simclr_tf.evaluation import load_pretrained
 
     rec = helpers.record("r18_1x_sk0")
-    path = helpers.write_checkpoint(rec["layouts"]["checkpoint"], str(tmp_path / "ckpt"), "checkpoint")
+    layout = rec["layouts"]["checkpoint"]
+    path = helpers.write_checkpoint(layout, str(tmp_path / "ckpt"), "checkpoint")
     out = str(tmp_path / "converted")
     info = convert(os.path.dirname(path), out, image_size=64)
     assert info["depth"] == 18 and set(info["files"]) == {
@@ -207,7 +208,8 @@ def test_live_reference_parity(tmp_path):
             if not (folder / name).exists():
                 continue
             official = load_official(str(folder / name), from_projection_layer=selector)
-            ref = dict(np.load(folder / ("reference_tf1.npz" if name == "tf1" else "reference.npz")))
+            npz = "reference_tf1.npz" if name == "tf1" else "reference.npz"
+            ref = dict(np.load(folder / npz))
             images = np.load(folder / "reference.npz")["images"]
             ends = helpers.outputs(official, images)
             for endpoint, value in ref.items():

@@ -1,4 +1,4 @@
-"""`load_official`: google-research/simclr's published checkpoints as this package's Keras models."""
+"""`load_official`: google-research/simclr's published checkpoints as this package's models."""
 
 import dataclasses
 
@@ -125,7 +125,6 @@ def load_official(
             f"projection head has {layers} layers). Received: from_projection_layer={k!r}"
         )
 
-    from simclr_tf.models.projection_head import ProjectionHead
     from simclr_tf.models.resnet import ResNet
 
     assigner = _Assigner(tensors)

@@ -77,11 +77,11 @@ def resolve_checkpoint(path):
     if gfile.exists(path + ".index"):
         return path, "checkpoint"
     if gfile.isdir(path):
-        if gfile.exists(os.path.join(path, "saved_model")):
-            return resolve_checkpoint(os.path.join(path, "saved_model"))
         latest = tf.train.latest_checkpoint(path)
         if latest and gfile.exists(latest + ".index"):
             return latest, "checkpoint"
+        if gfile.exists(os.path.join(path, "saved_model", "saved_model.pb")):
+            return resolve_checkpoint(os.path.join(path, "saved_model"))
         indexes = sorted(gfile.glob(os.path.join(path, "*.index")))
         if len(indexes) == 1:
             return indexes[0][: -len(".index")], "checkpoint"
