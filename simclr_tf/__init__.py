@@ -47,6 +47,7 @@ from simclr_tf.export import export_encoder, export_model, save_keras  # noqa: E
 from simclr_tf.losses import contrastive_loss_and_metrics, nt_xent_loss  # noqa: E402
 from simclr_tf.losses_alternatives import margin_triplet_loss, nt_logistic_loss  # noqa: E402
 from simclr_tf.models.projection_head import ProjectionHead  # noqa: E402
+from simclr_tf.official import OfficialModel, load_official  # noqa: E402
 from simclr_tf.models.resnet import ResNet  # noqa: E402
 from simclr_tf.models.simclr import SimCLR  # noqa: E402
 from simclr_tf.optimizers import (  # noqa: E402
@@ -63,6 +64,7 @@ __all__ = [
     "Distiller",
     "KNNMonitor",
     "LARS",
+    "OfficialModel",
     "ProjectionHead",
     "RandomColorDistortion",
     "RandomFlipLeftRight",
@@ -85,6 +87,7 @@ __all__ = [
     "knn_accuracy",
     "knn_classify",
     "linear_evaluation",
+    "load_official",
     "nt_xent_loss",
     "nt_logistic_loss",
     "margin_triplet_loss",

@@ -188,14 +188,19 @@ class _OwnInfoOnly(logging_lib.Filter):
 def quiet_logs(verbosity):
     """A terminal shows progress, results and real warnings: below absl `--verbosity=1`,
     TensorFlow's internal info lines and its `tensorflow` logger's warnings (retracing,
-    SavedModel chatter) are hidden. Returns the filter installed on the absl logger, or None."""
+    SavedModel chatter) are hidden. Returns the filter installed on the absl logger, or None.
+    Idempotent: a filter left by an earlier call in the same process is replaced (or removed
+    at `verbosity >= 1`), so in-process callers such as tests do not stack or leak filters."""
+    logger = logging.get_absl_logger()
+    for old in [f for f in logger.filters if isinstance(f, _OwnInfoOnly)]:
+        logger.removeFilter(old)
     if verbosity >= 1:
         return None
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
     own = _OwnInfoOnly()
-    logging.get_absl_logger().addFilter(own)
+    logger.addFilter(own)
     return own
 
 

@@ -24,12 +24,18 @@ class _Records(logging_lib.Handler):
 @pytest.fixture
 def absl_records():
     """The records that reach the absl logger's handlers, at info verbosity."""
+    import tensorflow as tf
+
+    quiet_logs(verbosity=1)  # drop a filter that an in-process `main()` of another test left
     logger, handler, verbosity = logging.get_absl_logger(), _Records(), logging.get_verbosity()
+    tf_level = tf.get_logger().level
+    tf.get_logger().setLevel("INFO")
     logging.set_verbosity(logging.INFO)
     logger.addHandler(handler)
     yield handler.records
     logger.removeHandler(handler)
     logging.set_verbosity(verbosity)
+    tf.get_logger().setLevel(tf_level)
 
 
 def test_internal_info_is_hidden_unless_verbosity(absl_records, tmp_path):

@@ -21,10 +21,13 @@ from simclr_tf.models.layer_utils import batch_norm, resolve_synchronized
 
 CLASSIFIER_FILE = "classifier.keras"
 
+CONVERTED_FILE = "simclr.keras"  # written by `python -m simclr_tf.convert`
+
 _ACCEPTED = (
     "a pretraining work directory (with checkpoints/ and config.json), a checkpoint folder "
-    f"(ckpt-EEEEEE/ with {WEIGHTS_FILE}), a .weights.h5 file, a .keras file, or an exported "
-    "encoder (a SavedModel folder such as WORKDIR/export/encoder/1)"
+    f"(ckpt-EEEEEE/ with {WEIGHTS_FILE}), a .weights.h5 file, a .keras file, an exported "
+    "encoder (a SavedModel folder such as WORKDIR/export/encoder/1), a google-research/simclr "
+    "checkpoint (its SavedModel, ckpt-N or model.ckpt-N) or a folder converted from one"
 )
 
 
@@ -37,7 +40,12 @@ def load_pretrained(path, config=None):
     - a checkpoint folder `ckpt-EEEEEE/` or a `.weights.h5` file: built from the `config.json`
       two levels up when there is one, else from `config`;
     - a `.keras` file: `keras.saving.load_model`;
-    - a SavedModel folder: `ExportedEncoder` (linear evaluation and kNN only).
+    - a SavedModel folder: `ExportedEncoder` (linear evaluation and kNN only);
+    - a google-research/simclr checkpoint (a published SavedModel, a TF2 `ckpt-N`, a TF1
+      `model.ckpt-N`, or a folder of one): `simclr_tf.load_official(path).simclr()`, a
+      `SimCLR` with the checkpoint's encoder and projection head (augmentation at
+      `config.image_size`); a folder written by `python -m simclr_tf.convert`: its
+      `simclr.keras`.
 
     Build the model inside the strategy's scope (call this in `strategy.scope()`), so that its
     batch norm is cross-replica where there are several replicas.
@@ -56,11 +64,20 @@ def load_pretrained(path, config=None):
     if not path:
         raise ValueError(f"`eval.checkpoint` is required: the path of {_ACCEPTED}. Received: ''")
     path = os.fspath(path)
+    from simclr_tf.official import is_official, load_official
+
+    if is_official(path):
+        image_size = getattr(config, "image_size", None) or 224
+        official = load_official(path, image_size=image_size)
+        logging.info("eval.checkpoint is an official google-research/simclr checkpoint: %s", path)
+        return official.simclr()
     if is_saved_model(path):
         return ExportedEncoder(path)
     if path.endswith(".keras"):
         return keras.saving.load_model(path)
     if tf.io.gfile.isdir(path):
+        if _is_file(wd.join(path, CONVERTED_FILE)):
+            return keras.saving.load_model(wd.join(path, CONVERTED_FILE))
         if _is_file(wd.join(path, WEIGHTS_FILE)):
             return _from_weights(wd.join(path, WEIGHTS_FILE), config)
         if _is_file(wd.join(path, CLASSIFIER_FILE)):
