@@ -26,6 +26,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory: checkpoints, lo
 def pretrain(config, workdir):
     """Pretrains as the config says, into `workdir`; returns the fitted model and a summary."""
     import keras
+    import tensorflow as tf
 
     from simclr_tf import builders, callbacks, data
     from simclr_tf.config import resolve
@@ -71,7 +72,8 @@ def pretrain(config, workdir):
         )
         sample = next(iter(train_ds.take(1)))
         sample = sample[0] if isinstance(sample, tuple) else sample
-        model.build(sample.shape)  # so a checkpoint can be restored into it
+        # Images of several sizes come as a canvas {"image", "image_size"} (simclr_tf.data).
+        model.build(sample["image"].shape if isinstance(sample, dict) else sample.shape)
 
     # === Fit ===
     cbs = []
@@ -81,7 +83,8 @@ def pretrain(config, workdir):
         queries = data.load_arrays(config.dataset, config.eval_split, **subset)
         cbs.append(callbacks.KNNMonitor(bank, queries, info.num_classes, config.knn_every_epochs))
     if config.log_images:
-        cbs.append(callbacks.ViewSummary(os.path.join(workdir, "tensorboard"), sample[:4].numpy()))
+        few = tf.nest.map_structure(lambda t: t[:4], sample)
+        cbs.append(callbacks.ViewSummary(os.path.join(workdir, "tensorboard"), few))
     cbs += [
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
         keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True),

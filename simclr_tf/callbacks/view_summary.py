@@ -12,7 +12,8 @@ class ViewSummary(keras.callbacks.Callback):
 
     Args:
         log_dir: TensorBoard log folder (the callback writes to `log_dir/views`).
-        images: a small numpy batch of training images (uint8 or float).
+        images: a small batch of training images (uint8 or float), or a canvas dict
+            `{"image", "image_size"}` of tensors (images of several sizes).
         every_epochs: how often to write.
     """
 
@@ -30,7 +31,7 @@ class ViewSummary(keras.callbacks.Callback):
         view2 = self.model.augment(self.images, training=True)
         pairs = tf.concat([view1, view2], axis=2)  # each image: its two views side by side
         with self._writer.as_default():
-            tf.summary.image("views", pairs, step=step, max_outputs=len(self.images))
+            tf.summary.image("views", pairs, step=step, max_outputs=int(pairs.shape[0]))
         self._writer.flush()
 
     def on_train_begin(self, logs=None):
