@@ -112,8 +112,11 @@ def pretrain(config, workdir):
     if config.eval.compare_baselines:
         from simclr_tf.evaluation.report import evaluation_report
 
-        train = data.load_arrays(config.dataset, config.train_split, config.image_size)
-        test = data.load_arrays(config.dataset, config.eval_split, config.image_size)
+        # Pixel baselines need images of one size: the host-side square resize (canvas_size=0).
+        train = data.load_arrays(config.dataset, config.train_split, config.image_size,
+                                 canvas_size=0)
+        test = data.load_arrays(config.dataset, config.eval_split, config.image_size,
+                                canvas_size=0)
         summary["wall_time_s"] = time.time() - started
         summary.update(evaluation_report(model, config, workdir, train, test, info.num_classes, summary))
         summary["wall_time_s"] = time.time() - started

@@ -119,6 +119,21 @@ def prepare_inputs(inputs, accepts_canvas, name="images"):
     return images, sizes, unbatched
 
 
+def image_inputs(data):
+    """The image part of a dict element: the canvas `{"image", "image_size"}` when it has sizes,
+    else the image batch; anything else as it is (models' `call` and `_unpack` use this)."""
+    if not isinstance(data, dict):
+        return data
+    if "image" not in data:
+        raise ValueError(
+            "A dict batch must have an 'image' key (tfds style {'image', 'label'}, or a canvas "
+            f"{{'image', 'image_size'}}). Received keys: {sorted(data)}"
+        )
+    if "image_size" in data:
+        return {"image": data["image"], "image_size": data["image_size"]}
+    return data["image"]
+
+
 def per_image(values):
     """(B,) -> (B, 1, 1, 1), to broadcast one value per image over its pixels."""
     return values[:, None, None, None]

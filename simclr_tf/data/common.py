@@ -260,18 +260,28 @@ def batched(source, batch_size, *, shuffle=True, seed=None, cache=False, input_c
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def num_images(images):
+    """How many images an array batch or a canvas dict of arrays `{"image", "image_size"}` holds."""
+    return len(images["image"]) if isinstance(images, dict) else len(images)
+
+
+def take(images, index):
+    """`images[index]` for an array batch or a canvas dict of arrays (index: int array, slice)."""
+    if isinstance(images, dict):
+        return {key: value[index] for key, value in images.items()}
+    return images[index]
+
+
 def to_arrays(source, max_examples=None, chunk=256):
-    """The first `max_examples` decoded `(images, labels)` of a labelled source as numpy."""
+    """The first `max_examples` decoded `(images, labels)` of a labelled source as numpy;
+    `images` is a dict of arrays `{"image", "image_size"}` for a canvas source."""
     ds = source.records if max_examples is None else source.records.take(max_examples)
     images, labels = [], []
     for x, y in source.decode(ds).batch(chunk).prefetch(2):
-        if isinstance(x, dict):
-            raise ValueError(
-                f"{source.where} holds images of several sizes (canvases); numpy arrays need "
-                "one size: build the source with canvas_size=0 (host-side square resize)."
-            )
-        images.append(x.numpy())
+        images.append(tf.nest.map_structure(lambda t: t.numpy(), x))
         labels.append(y.numpy())
     if not images:
         raise ValueError(f"{source.where} has no examples.")
+    if isinstance(images[0], dict):
+        return {k: np.concatenate([x[k] for x in images]) for k in images[0]}, np.concatenate(labels)
     return np.concatenate(images), np.concatenate(labels)

@@ -96,13 +96,12 @@ def load_arrays(name, split, image_size=None, max_examples=None, **kwargs):
     """The first `max_examples` labelled `(images, labels)` of a split as numpy arrays, in the
     split's own order (for kNN banks and linear evaluation). `kwargs` go to `get_source`.
 
-    Numpy arrays hold images of one size: images of several sizes get the host-side square
-    resize here (`canvas_size=0`, the centred square resized to S x S); the streaming paths
-    (`get_dataset`, `get_source`) keep them at native resolution.
+    Images of several sizes come as a canvas, a dict of arrays `{"image": (N, C, C, ch),
+    "image_size": (N, 2)}` (index it with `simclr_tf.data.take`); `canvas_size=0` gives the
+    host-side square resize instead (one size: pixel baselines, memory).
     """
     if name == EMBEDDED_NAME and image_size in (None, 28) and not kwargs:
         images, labels = load_embedded_arrays(split)
         return images[:max_examples], labels[:max_examples]
-    kwargs.setdefault("canvas_size", 0)
     source = get_source(name, split, image_size, labeled=True, shuffle=False, **kwargs)
     return to_arrays(source, max_examples)

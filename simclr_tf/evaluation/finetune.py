@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from simclr_tf.data.common import num_images
 from simclr_tf.optimizers.lars import LARS
 from simclr_tf.optimizers.schedules import WarmupCosine, scale_learning_rate
 
@@ -124,21 +125,22 @@ def training_dataset(train, batch_size, steps_per_epoch=None, seed=0):
     if isinstance(train, (tuple, list)):
         images, labels = train
         labels = np.asarray(labels).reshape(-1).astype(np.int32)
-        if len(images) != len(labels):
+        if num_images(images) != len(labels):
             raise ValueError(
                 "`train` images and labels must have the same length. "
-                f"Received: {len(images)} images and {len(labels)} labels."
+                f"Received: {num_images(images)} images and {len(labels)} labels."
             )
         elements = (images, labels)
     else:
         images = elements = train
-    if len(images) == 0:
+    count = num_images(images)  # a canvas is a dict of arrays {"image", "image_size"}
+    if count == 0:
         raise ValueError("`train` has no examples.")
-    batch_size = min(int(batch_size), len(images))
-    steps_per_epoch = steps_per_epoch or len(images) // batch_size
+    batch_size = min(int(batch_size), count)
+    steps_per_epoch = steps_per_epoch or count // batch_size
     dataset = (
         tf.data.Dataset.from_tensor_slices(elements)
-        .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size, drop_remainder=True)
         .repeat()
         .prefetch(tf.data.AUTOTUNE)

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from simclr_tf.augment.base import image_inputs
 from simclr_tf.losses import contrastive_loss_and_metrics
 
 _NAN_ADVICE = (
@@ -172,7 +173,7 @@ class SimCLR(keras.Model):
         Returns a dict with `features` (encoder output), `projection` (head output) and, when
         the probe exists, `probe_logits`.
         """
-        images = _image_inputs(images)
+        images = image_inputs(images)
         views = self.augment(images, training=False)
         return self._forward(views, training=training)[0]
 
@@ -187,7 +188,7 @@ class SimCLR(keras.Model):
                     "A dict batch must have an 'image' key (tfds style {'image', 'label'}). "
                     f"Received keys: {sorted(data)}"
                 )
-            return _image_inputs(data), data.get("label")
+            return image_inputs(data), data.get("label")
         if isinstance(data, (tuple, list)):
             images = data[0]
             labels = data[1] if len(data) > 1 else None
@@ -356,15 +357,6 @@ class SimCLR(keras.Model):
         for key in ("encoder", "projection_head", "augment"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
-
-
-def _image_inputs(data):
-    """The image part of a dict: the canvas {"image", "image_size"}, or the image batch."""
-    if not isinstance(data, dict):
-        return data
-    if "image_size" in data:
-        return {"image": data["image"], "image_size": data["image_size"]}
-    return data["image"]
 
 
 def _check_global_batch(x, num_replicas):
