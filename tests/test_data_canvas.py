@@ -81,3 +81,26 @@ def test_pretraining_on_a_folder_of_several_sizes(tmp_path):
     (images, _), = list(ds)
     outputs = model(images)  # the evaluation crop of each image's own centre
     assert outputs["features"].shape[0] == 4
+
+
+def test_arrays_of_several_sizes_are_canvases_for_features_and_fine_tuning(tmp_path):
+    from simclr_tf.data import load_arrays, num_images, take
+    from simclr_tf.evaluation.features import extract_features
+    from simclr_tf.evaluation.finetune import training_dataset
+
+    rng = np.random.default_rng(2)
+    for i, (h, w) in enumerate([(30, 40), (40, 18), (20, 20)]):
+        _write(str(tmp_path / "k" / f"{i}.png"), rng.integers(0, 256, (h, w, 3), np.uint8))
+    images, labels = load_arrays(f"dir:{tmp_path}", "train", 16)
+    assert images["image"].shape == (3, 37, 37, 3) and num_images(images) == 3
+    np.testing.assert_array_equal(images["image_size"], [[28, 37], [37, 17], [20, 20]])
+    np.testing.assert_array_equal(take(images, [2])["image_size"], [[20, 20]])
+    model = tiny_model(augment=SimCLRAugment(16, seed=0))
+    model.build((None, 16, 16, 3))
+    # Features of the evaluation crop of each image's own centre, batch by batch or at once.
+    features = extract_features(model, images, batch_size=2)
+    expected = model({k: tf.constant(v) for k, v in images.items()})["features"].numpy()
+    np.testing.assert_allclose(features, expected, atol=1e-5)
+    dataset, batch_size, steps = training_dataset((images, labels), 2)
+    element, _ = next(iter(dataset))
+    assert element["image"].shape == (2, 37, 37, 3) and (batch_size, steps) == (2, 1)
