@@ -16,8 +16,8 @@ def visualize_views(images, augment, path, num_pairs=3, padding=2):
     `tf.io.encode_png`, so no plotting library is needed.
 
     Args:
-        images: (B, H, W, C) or (H, W, C), uint8 0-255 or float 0-1, C in {1, 3}. Keep B small
-            (a row per image).
+        images: (B, H, W, C) or (H, W, C), uint8 0-255 or float 0-1, C in {1, 3}, or a canvas
+            `{"image", "image_size"}` of images of several sizes. Keep B small (a row per image).
         augment: called as `augment(images, training=True)`, returns float views in [0, 1] of
             shape (B, S, S, 3): `simclr_tf.SimCLRAugment` or one of its stages.
         path: where to write the PNG (any path `tf.io.write_file` accepts).
@@ -38,12 +38,13 @@ def visualize_views(images, augment, path, num_pairs=3, padding=2):
         raise ValueError(f"`num_pairs` must be an int >= 1. Received: num_pairs={num_pairs!r}")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(f"`padding` must be an int >= 0. Received: padding={padding!r}")
-    originals, _ = base.prepare_images(images)
+    originals, sizes, _ = base.prepare_inputs(images, accepts_canvas=True)
+    inputs = originals if sizes is None else {"image": originals, "image_size": sizes}
     views = []
     for _ in range(num_pairs):
-        views.append((augment(originals, training=True), augment(originals, training=True)))
+        views.append((augment(inputs, training=True), augment(inputs, training=True)))
     size = views[0][0].shape[1]
-    originals = resize_ops.center_crop_and_resize(originals, size, 1.0, "bilinear")
+    originals = resize_ops.center_crop_and_resize(originals, size, 1.0, "bilinear", sizes)
 
     gap = np.ones((size, padding, 3), np.float32)
     wide_gap = np.ones((size, 2 * padding, 3), np.float32)
