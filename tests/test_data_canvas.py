@@ -104,3 +104,23 @@ def test_arrays_of_several_sizes_are_canvases_for_features_and_fine_tuning(tmp_p
     dataset, batch_size, steps = training_dataset((images, labels), 2)
     element, _ = next(iter(dataset))
     assert element["image"].shape == (2, 37, 37, 3) and (batch_size, steps) == (2, 1)
+
+
+def test_pretrain_command_on_a_folder_logs_views_and_runs_knn(tmp_path):
+    """The training command on images of several sizes: canvases into build, the view summary,
+    the kNN monitor's in-memory bank (canvas arrays) and fit."""
+    from tests.test_evaluation_modes import tiny_config
+    from simclr_tf.train import pretrain
+
+    rng = np.random.default_rng(3)
+    for c in ("x", "y"):
+        for i, (h, w) in enumerate([(30, 40), (40, 18), (20, 20), (12, 40)]):
+            _write(str(tmp_path / "data" / c / f"{i}.png"), rng.integers(0, 256, (h, w, 3), np.uint8))
+    config = tiny_config()
+    config.dataset, config.train_split, config.eval_split = f"dir:{tmp_path / 'data'}", "", ""
+    config.batch_size, config.num_train_examples, config.epochs = 4, 8, 1
+    config.knn_every_epochs, config.knn_num_examples, config.log_images = 1, 8, True
+    model, summary = pretrain(config, str(tmp_path / "work"))
+    history = open(str(tmp_path / "work" / "history.csv")).read()
+    assert "knn_top1" in history and model.built
+    assert os.listdir(str(tmp_path / "work" / "tensorboard" / "views"))
