@@ -80,5 +80,9 @@ def test_load_arrays(tmp_path):
     # Resizing preserves the picture: the mean brightness per image barely moves.
     np.testing.assert_allclose(big.mean((1, 2, 3)), ref_images[:300].mean((1, 2, 3)), atol=4)
     _folder(tmp_path, {"a": 10, "b": 250})
-    images, labels = load_arrays(f"dir:{tmp_path}", "train", 6)
+    images, labels = load_arrays(f"dir:{tmp_path}", "train", 6, canvas_size=0)
     assert images.shape == (6, 6, 6, 3) and list(labels) == [0, 0, 0, 1, 1, 1]
+    # By default images of several sizes stay native, as a canvas dict (14 = 16/7 of 6, up).
+    images, _ = load_arrays(f"dir:{tmp_path}", "train", 6)
+    assert images["image"].shape == (6, 14, 14, 3)
+    np.testing.assert_array_equal(images["image_size"], [[10, 12], [11, 12], [12, 12]] * 2)
