@@ -201,8 +201,11 @@ def pretrain_notebook():
         md("data-title", """
             ## Data
 
-            Batched, fixed-size uint8 images and labels; the host only decodes and resizes.
-            Augmentation runs on the accelerator, inside the model's train step. The labels feed
+            Batched uint8 images and labels; the host only decodes. Images of one size come as a
+            batch; images of several sizes (image folders, ImageNet) at native resolution in a
+            padded canvas with their sizes, `{"image", "image_size"}`, and every view is cropped
+            from the whole original. Augmentation runs on the accelerator, inside the model's
+            train step. The labels feed
             the online linear probe (trained on stop-gradient features) and the kNN monitor.
             """),
         code("data", '''
@@ -212,7 +215,8 @@ def pretrain_notebook():
             steps_per_epoch = STEPS_PER_EPOCH or info.num_examples // BATCH_SIZE
             sample_images, sample_labels = next(iter(train_ds))
             print(info)
-            print(f"{steps_per_epoch} steps per epoch, batch {tuple(sample_images.shape)} {sample_images.dtype.name}")
+            shapes = tf.nest.map_structure(lambda t: (tuple(t.shape), t.dtype.name), sample_images)
+            print(f"{steps_per_epoch} steps per epoch, batch {shapes}")
             '''),
         md("views-title", """
             Each row: an image, then three pairs of views. The encoder learns to match the two
@@ -221,7 +225,8 @@ def pretrain_notebook():
         code("views", '''
             augment_args = dict(image_size=IMAGE_SIZE, color_jitter_strength=COLOR_JITTER_STRENGTH,
                                 blur=BLUR, seed=SEED)
-            simclr_tf.visualize_views(sample_images[:6].numpy(), simclr_tf.SimCLRAugment(**augment_args),
+            simclr_tf.visualize_views(simclr_tf.data.take(sample_images, slice(0, 6)),
+                                      simclr_tf.SimCLRAugment(**augment_args),
                                       os.path.join(WORKDIR, "views.png"))
             display(Image(os.path.join(WORKDIR, "views.png"), width=600))
             '''),
@@ -405,8 +410,9 @@ def linear_eval_notebook():
             train = simclr_tf.data.load_arrays(DATASET, TRAIN_SPLIT, IMAGE_SIZE, MAX_TRAIN_EXAMPLES)
             test = simclr_tf.data.load_arrays(DATASET, TEST_SPLIT, IMAGE_SIZE, MAX_TEST_EXAMPLES)
             num_classes = info.num_classes
-            print(f"{DATASET}: {len(train[0])} training and {len(test[0])} test images "
-                  f"{train[0].shape[1:]}, {num_classes} classes")
+            num_images = simclr_tf.data.num_images  # images of several sizes are canvas dicts
+            print(f"{DATASET}: {num_images(train[0])} training and {num_images(test[0])} test "
+                  f"images, {num_classes} classes")
 
             pretrained = load_pretrained(MODEL_PATH)  # a SimCLR model, or an ExportedEncoder
             print(f"{MODEL_PATH}: {type(pretrained).__name__}")
@@ -438,7 +444,7 @@ def linear_eval_notebook():
                         extract_features(model, train[0], BATCH_SIZE), train[1],
                         extract_features(model, test[0], BATCH_SIZE), test[1], num_classes, k=KNN_K)
                 results[label] = result
-            if BASELINES:
+            if BASELINES and not isinstance(train[0], dict):  # raw pixels need one image size
                 flat = lambda images: images.reshape(len(images), -1).astype("float32") / 255.0
                 results["linear model on raw pixels"] = train_linear_classifier(
                     flat(train[0]), train[1], flat(test[0]), test[1], standardize=True, **settings)
@@ -451,14 +457,15 @@ def linear_eval_notebook():
             rows = [f"| {label} | {percent(r['top1'])} | {percent(r['top5'])} | {percent(r.get('knn_top1'))} |"
                     for label, r in results.items()]
             display(Markdown("\\n".join([
-                f"**{DATASET}**, encoder `{MODEL_PATH}`: {len(train[0])} training / {len(test[0])} "
+                f"**{DATASET}**, encoder `{MODEL_PATH}`: {num_images(train[0])} training / {num_images(test[0])} "
                 f"test images, {EPOCHS} epochs{', crop + flip' if AUGMENT else ''}",
                 "", "| representation | top-1 | top-5 | kNN top-1 |", "|---|---|---|---|", *rows])))
 
             os.makedirs(os.path.dirname(os.path.abspath(RESULTS_PATH)), exist_ok=True)
             with open(RESULTS_PATH, "w") as f:
-                json.dump({"model_path": MODEL_PATH, "dataset": DATASET, "train_examples": len(train[0]),
-                           "test_examples": len(test[0]), "epochs": EPOCHS, "results": results},
+                json.dump({"model_path": MODEL_PATH, "dataset": DATASET,
+                           "train_examples": num_images(train[0]),
+                           "test_examples": num_images(test[0]), "epochs": EPOCHS, "results": results},
                           f, indent=2)
             print(f"wrote {RESULTS_PATH}")
             '''),
@@ -530,7 +537,10 @@ def inference_notebook():
         md("embed-title", "## Embed a gallery"),
         code("embed", '''
             info = simclr_tf.data.get_source(DATASET, SPLIT, IMAGE_SIZE, download=DOWNLOAD).info
-            images, labels = simclr_tf.data.load_arrays(DATASET, SPLIT, IMAGE_SIZE, NUM_IMAGES)
+            # A gallery of one image size (thumbnails, the uint8 signature): images of several
+            # sizes get their centred square resized here (canvas_size=0).
+            images, labels = simclr_tf.data.load_arrays(DATASET, SPLIT, IMAGE_SIZE, NUM_IMAGES,
+                                                        canvas_size=0)
             class_names = list(info.class_names) or [str(c) for c in range(info.num_classes)]
             rgb = np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images  # the export wants RGB
 

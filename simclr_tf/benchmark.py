@@ -16,17 +16,21 @@ Modes:
   `overhead_fraction`, the encoder's FLOPs and the achieved GFLOP/s next to a measured float32
   matmul peak.
 - `input`: the host pipeline alone on JPEG files written to a temporary folder (photo-like
-  500 x 375 images by default): this package's (`simclr_tf.data.from_directory`: decode + resize
-  + batch; augmentation runs on the device) against a reference-style per-example pipeline
-  (decode + two views of random crop, bicubic resize, flip, colour jitter and grayscale on the
-  host, as google-research/simclr's tf2 `data.py` does), the same decode + resize without the
-  bad-file bookkeeping of `from_directory` (`bare`), and a decode-only floor (decode, centre
-  crop, batch: what no pipeline that decodes every JPEG can beat). All are timed in turn
+  500 x 375 images by default): this package's (`simclr_tf.data.from_directory`: decode into a
+  canvas at native resolution + batch; cropping and augmentation run on the device) against a
+  reference-style per-example pipeline (decode + two views of random crop, bicubic resize,
+  flip, colour jitter and grayscale on the host, as google-research/simclr's tf2 `data.py`
+  does), the same decode into a canvas without the bad-file bookkeeping of `from_directory`
+  (`bare`), the former host path (`square`: decode + the centred square resized to the view
+  size, `canvas_size=0`), and a decode-only floor (decode, centre crop, batch: what no pipeline
+  that decodes every JPEG can beat). `bytes_per_image` is what one image costs on the device. All are timed in turn
   for `--rounds` rounds, each a fresh iterator reading `--passes` passes after one untimed
   pass; rates are the medians over rounds and speed-ups the medians of the per-round ratios, as
   this machine's speed drifts between minutes. Images/s overall and per host core.
 - `augment`: `SimCLRAugment` alone (two views of a batch, as in the train step) on the device,
-  and the Gaussian blur alone.
+  the random resized crop alone, and the Gaussian blur alone. `--canvas_size=C` feeds a canvas
+  of C x C holding 500 x 375 and 375 x 500 images in turn (what `from_directory` yields for
+  ImageNet-like photos) instead of a batch of `image_size` squares.
 
 `images_per_s` always counts original images (each one trains two views). `peak_rss_mb` is the
 process's peak resident memory; a suite runs every measurement in a fresh process, so it is the
@@ -116,6 +120,9 @@ _SOURCE_SIZE = flags.DEFINE_string("source_size", "500x375", "input: WIDTHxHEIGH
 _INPUT_BATCH = flags.DEFINE_integer("input_batch", 64, "input: batch size of both pipelines.")
 _PASSES = flags.DEFINE_integer("passes", 2, "input: timed passes over the files per round, per pipeline.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "input: rounds; each times every pipeline once, in turn.")
+_CANVAS = flags.DEFINE_integer(
+    "canvas_size", 0, "augment: 0 feeds image_size squares; C > 0 a C x C canvas of 500 x 375 and "
+    "375 x 500 images.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
 
 
@@ -345,22 +352,45 @@ def measure_augment():
         raise ValueError("--mode=augment runs on one device: use --replicas=1.")
     configure_devices(1)
     keras.mixed_precision.set_global_policy(_PRECISION.value)
+    import numpy as np
+
+    from simclr_tf.augment.random_resized_crop import RandomResizedCrop
+
     batch, size = preset["batch_size"], preset["image_size"]
     augment = build_augment(preset)
-    images = tf.constant(synthetic_images(batch, size))
+    crop = RandomResizedCrop(size, seed=0)
+    if _CANVAS.value:
+        canvas = _CANVAS.value
+        if canvas < 500:
+            raise ValueError(f"--canvas_size must hold 500 x 375 images. Received: {canvas}")
+        images = synthetic_images(batch, canvas)
+        sizes = np.array([[375, 500], [500, 375]] * (batch // 2) + [[375, 500]] * (batch % 2))
+        for b, (h, w) in enumerate(sizes):
+            images[b, h:], images[b, :, w:] = 0, 0
+        inputs = {"image": tf.constant(images), "image_size": tf.constant(sizes, tf.int32)}
+        out.update(canvas_size=canvas, bytes_per_image=canvas * canvas * 3 + 8)
+    else:
+        inputs = tf.constant(synthetic_images(batch, size))
+        out.update(canvas_size=0, bytes_per_image=size * size * 3)
 
     @tf.function(jit_compile=_JIT.value)
-    def two_views(images):
+    def two_views(inputs):
         # As in the train step: two independent calls on the same batch.
-        v1 = augment(images, training=True)
-        v2 = augment(images, training=True)
+        v1 = augment(inputs, training=True)
+        v2 = augment(inputs, training=True)
         return tf.reduce_sum(v1[:, 0, 0]) + tf.reduce_sum(v2[:, 0, 0])
 
-    times = time_calls(lambda: two_views(images).numpy(), _STEPS.value, _WARMUP.value)
+    @tf.function(jit_compile=_JIT.value)
+    def two_crops(inputs):
+        return tf.reduce_sum(crop(inputs)[:, 0, 0]) + tf.reduce_sum(crop(inputs)[:, 0, 0])
+
+    times = time_calls(lambda: two_views(inputs).numpy(), _STEPS.value, _WARMUP.value)
     out.update(step_stats(times, batch))
+    crop_times = time_calls(lambda: two_crops(inputs).numpy(), _STEPS.value, _WARMUP.value)
+    out["crop_two_views_s_median"] = round(statistics.median(crop_times), 6)
     out["blur"] = bool(augment.blur)
     blur = RandomGaussianBlur(probability=1.0, seed=0)
-    floats = tf.cast(images, tf.float32) / 255.0
+    floats = tf.cast(synthetic_images(batch, size), tf.float32) / 255.0
 
     @tf.function(jit_compile=_JIT.value)
     def blur_two_views(x):
@@ -472,15 +502,18 @@ def decode_only_dataset(folder, size, batch):
 
 
 def bare_dataset(folder, size, batch):
-    """This package's per-image work without its bad-file bookkeeping: decode + resize_to_square,
-    one parallel map, batch."""
+    """This package's per-image work without its bad-file bookkeeping: decode into a canvas at
+    native resolution (`decode_native`, `to_canvas`), one parallel map, batch."""
     import tensorflow as tf
 
-    from simclr_tf.data.common import resize_to_square
+    from simclr_tf.data.common import decode_native, default_canvas_size, to_canvas
     from simclr_tf.data.directory import decode_image
 
+    canvas = default_canvas_size(size)
+
     def load(path):
-        return resize_to_square(decode_image(tf.io.read_file(path), 3), size)
+        native = decode_native(tf.io.read_file(path), 3, canvas, lambda e: decode_image(e, 3))
+        return to_canvas(native, canvas)
 
     return map_jpeg_files(folder, load, batch)
 
@@ -498,6 +531,7 @@ def time_dataset(ds, batches, skip):
     for _ in range(batches):
         element = next(iterator)
         x = element[0] if isinstance(element, tuple) else element
+        x = x["image"] if isinstance(x, dict) else x
         images += int(x.shape[0])
         now = time.perf_counter()
         batch_times.append(now - last)
@@ -529,6 +563,8 @@ def measure_input():
             "ours": from_directory(folder, batch, size, labeled=False, shuffle=False),
             "reference_style": reference_style_dataset(folder, size, batch),
             "bare": bare_dataset(folder, size, batch),
+            "square": from_directory(folder, batch, size, labeled=False, shuffle=False,
+                                     canvas_size=0),
             "decode_only": decode_only_dataset(folder, size, batch),
         }
         # The machine's speed drifts by 10 % and more within minutes, so the pipelines are timed
@@ -548,6 +584,10 @@ def measure_input():
     rate, reference_rate = statistics.median(rates["ours"]), statistics.median(rates["reference_style"])
     decode_rate = statistics.median(rates["decode_only"])
     bare_rate = statistics.median(rates["bare"])
+    square_rate = statistics.median(rates["square"])
+    from simclr_tf.data.common import default_canvas_size
+
+    canvas = default_canvas_size(size)
     median = statistics.median(batch_times)
     out.update(
         images_per_s=round(rate, 2), images_per_s_per_core=round(rate / cores, 2),
@@ -556,6 +596,10 @@ def measure_input():
         reference_style_images_per_s=round(reference_rate, 2),
         reference_style_images_per_s_per_core=round(reference_rate / cores, 2),
         bare_images_per_s=round(bare_rate, 2),
+        square_images_per_s=round(square_rate, 2),
+        square_speedup_vs_reference_style=round(ratio("square"), 2),
+        canvas_size=canvas, bytes_per_image=canvas * canvas * 3 + 8,
+        square_bytes_per_image=size * size * 3,
         decode_only_images_per_s=round(decode_rate, 2),
         decode_only_images_per_s_per_core=round(decode_rate / cores, 2),
         speedup_vs_reference_style=round(ratio("ours"), 2),

@@ -32,6 +32,7 @@ def pretrain(config, workdir):
     several workers only the chief writes there; the others resume from its checkpoints.
     """
     import keras
+    import tensorflow as tf
 
     from simclr_tf import builders, callbacks, data
     from simclr_tf import workdir as wd
@@ -83,7 +84,8 @@ def pretrain(config, workdir):
         )
         sample = next(iter(train_ds.take(1)))
         sample = sample[0] if isinstance(sample, tuple) else sample
-        model.build(sample.shape)  # so a checkpoint can be restored into it
+        # Images of several sizes come as a canvas {"image", "image_size"} (simclr_tf.data).
+        model.build(sample["image"].shape if isinstance(sample, dict) else sample.shape)
 
     # === Fit ===
     cbs = []
@@ -94,7 +96,8 @@ def pretrain(config, workdir):
         cbs.append(callbacks.KNNMonitor(bank, queries, info.num_classes, config.knn_every_epochs))
     if chief:  # the other workers log nowhere
         if config.log_images:
-            cbs.append(callbacks.ViewSummary(wd.join(workdir, "tensorboard"), sample[:4].numpy()))
+            few = tf.nest.map_structure(lambda t: t[:4].numpy(), sample)
+            cbs.append(callbacks.ViewSummary(wd.join(workdir, "tensorboard"), few))
         cbs += [
             keras.callbacks.TensorBoard(wd.join(workdir, "tensorboard")),
             callbacks.CSVHistory(wd.join(workdir, "history.csv"), append=True),
@@ -120,8 +123,11 @@ def pretrain(config, workdir):
     if config.eval.compare_baselines:
         from simclr_tf.evaluation.report import evaluation_report
 
-        train = data.load_arrays(config.dataset, config.train_split, config.image_size)
-        test = data.load_arrays(config.dataset, config.eval_split, config.image_size)
+        # Pixel baselines need images of one size: the host-side square resize (canvas_size=0).
+        train = data.load_arrays(config.dataset, config.train_split, config.image_size,
+                                 canvas_size=0)
+        test = data.load_arrays(config.dataset, config.eval_split, config.image_size,
+                                canvas_size=0)
         summary["wall_time_s"] = time.time() - started
         with wd.chief_path(workdir, strategy) as out:
             summary.update(evaluation_report(model, config, out, train, test, info.num_classes, summary))

@@ -22,8 +22,8 @@ def visualize_views(images, augment, path, num_pairs=3, padding=6, tile_size=96)
     titles); `path` may be any `tf.io.gfile` path.
 
     Args:
-        images: (B, H, W, C) or (H, W, C), uint8 0-255 or float 0-1, C in {1, 3}. Keep B small
-            (a row per image).
+        images: (B, H, W, C) or (H, W, C), uint8 0-255 or float 0-1, C in {1, 3}, or a canvas
+            `{"image", "image_size"}` of images of several sizes. Keep B small (a row per image).
         augment: called as `augment(images, training=True)`, returns float views in [0, 1] of
             shape (B, S, S, 3): `simclr_tf.SimCLRAugment` or one of its stages.
         path: where to write the PNG.
@@ -69,12 +69,13 @@ def views_figure(images, augment, num_pairs=3, padding=6, tile_size=96):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    originals, _ = base.prepare_images(images)
+    originals, sizes, _ = base.prepare_inputs(images, accepts_canvas=True)
+    inputs = originals if sizes is None else {"image": originals, "image_size": sizes}
     views = []
     for _ in range(num_pairs):
-        views.append((augment(originals, training=True), augment(originals, training=True)))
+        views.append((augment(inputs, training=True), augment(inputs, training=True)))
     size = views[0][0].shape[1]
-    originals = resize_ops.center_crop_and_resize(originals, size, 1.0, "bilinear")
+    originals = resize_ops.center_crop_and_resize(originals, size, 1.0, "bilinear", sizes)
     scale = -(-tile_size // size)
     tile = size * scale
 

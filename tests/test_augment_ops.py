@@ -80,7 +80,8 @@ def test_center_crop_boxes(height, width, fraction, expected):
     y, x, h, w = expected
     y = (height - h + 1) // 2  # the reference's offsets, computed independently
     x = (width - w + 1) // 2
-    boxes = resize_ops.center_crop_boxes(3, height, width, fraction).numpy()
+    heights, widths = tf.fill([3], float(height)), tf.fill([3], float(width))
+    boxes = resize_ops.center_crop_boxes(heights, widths, fraction).numpy()
     np.testing.assert_array_equal(boxes, np.tile([[y, x, h, w]], (3, 1)))
 
 

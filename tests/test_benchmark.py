@@ -98,14 +98,18 @@ def test_smoke_suite_prints_every_mode_as_json():
     assert inp["images_per_s_per_core"] == pytest.approx(inp["images_per_s"] / inp["host_cores"], rel=0.01)
     # Rates are medians over the rounds; speed-ups the medians of the per-round ratios.
     by_round = inp["images_per_s_by_round"]
-    assert sorted(by_round) == ["bare", "decode_only", "ours", "reference_style"]
+    assert sorted(by_round) == ["bare", "decode_only", "ours", "reference_style", "square"]
     assert all(len(rates) == 2 for rates in by_round.values())
     assert inp["images_per_s"] == pytest.approx(np.median(by_round["ours"]), rel=0.01)
-    for name in ("bare", "decode_only"):
+    # The canvas (16/7 of the 32 px views, 74) and the former square, in bytes per image.
+    assert (inp["canvas_size"], inp["bytes_per_image"], inp["square_bytes_per_image"]) == (
+        74, 74 * 74 * 3 + 8, 32 * 32 * 3)
+    for name in ("bare", "decode_only", "square"):
         assert inp[f"{name}_images_per_s"] == pytest.approx(np.median(by_round[name]), rel=0.01)
     for name, key in (("ours", "speedup_vs_reference_style"),
                       ("bare", "bare_speedup_vs_reference_style"),
-                      ("decode_only", "decode_only_speedup_vs_reference_style")):
+                      ("decode_only", "decode_only_speedup_vs_reference_style"),
+                      ("square", "square_speedup_vs_reference_style")):
         ratios = np.array(by_round[name]) / np.array(by_round["reference_style"])
         assert inp[key] == pytest.approx(np.median(ratios), rel=0.02)
     assert by_name["summary"]["machine"]["tensorflow"] == tf.__version__

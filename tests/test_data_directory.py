@@ -4,11 +4,17 @@ import logging
 import os
 import re
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from simclr_tf.data import from_directory, list_images, resize_to_square
+
+# These tests check the square host path (canvas_size=0); the canvas path (images at native
+# resolution, the default for images of several sizes) is checked in test_data_canvas.py.
+from_directory = functools.partial(from_directory, canvas_size=0)
 
 
 def _write(path, image):

@@ -39,9 +39,12 @@ def test_dispatch_folder_split_sub_folder(tmp_path, caplog):
     _folder(tmp_path / "test", {"cat": 30, "dog": 220, "eel": 120})
     ds, info = get_dataset(f"dir:{tmp_path}", "test", 9, 8, shuffle=False, with_info=True)
     images, labels = next(iter(ds))
-    assert info.class_names == ("cat", "dog", "eel") and images.shape == (9, 8, 8, 3)
-    means = images.numpy().reshape(9, -1).mean(1)
-    np.testing.assert_allclose(means, np.repeat([30, 220, 120], 3), atol=2)
+    # Images of several sizes: native resolution in a canvas (19 = 16/7 of 8, rounded up).
+    assert info.class_names == ("cat", "dog", "eel") and images["image"].shape == (9, 19, 19, 3)
+    np.testing.assert_array_equal(images["image_size"], [[10, 12], [11, 12], [12, 12]] * 3)
+    for canvas, (h, w), value in zip(images["image"].numpy(), images["image_size"].numpy(),
+                                     np.repeat([30, 220, 120], 3)):
+        assert np.all(canvas[:h, :w] == value) and canvas[h:].max() == 0 and canvas[:, w:].max() == 0
     np.testing.assert_array_equal(labels, np.repeat([0, 1, 2], 3))
     # No `validation` sub-folder: the folder itself, whose classes are then `test` and `train`.
     with caplog.at_level(logging.INFO):
@@ -77,5 +80,9 @@ def test_load_arrays(tmp_path):
     # Resizing preserves the picture: the mean brightness per image barely moves.
     np.testing.assert_allclose(big.mean((1, 2, 3)), ref_images[:300].mean((1, 2, 3)), atol=4)
     _folder(tmp_path, {"a": 10, "b": 250})
-    images, labels = load_arrays(f"dir:{tmp_path}", "train", 6)
+    images, labels = load_arrays(f"dir:{tmp_path}", "train", 6, canvas_size=0)
     assert images.shape == (6, 6, 6, 3) and list(labels) == [0, 0, 0, 1, 1, 1]
+    # By default images of several sizes stay native, as a canvas dict (14 = 16/7 of 6, up).
+    images, _ = load_arrays(f"dir:{tmp_path}", "train", 6)
+    assert images["image"].shape == (6, 14, 14, 3)
+    np.testing.assert_array_equal(images["image_size"], [[10, 12], [11, 12], [12, 12]] * 2)

@@ -2,12 +2,18 @@
 sharding and sizes, and `tfds.testing.mock_data` for the real feature specs of cifar10,
 imagenet2012 and stl10. Nothing is downloaded."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from simclr_tf.data import load_tfds
+
+# These tests check the square host path (canvas_size=0); the canvas path (images at native
+# resolution, the default for images of several sizes) is checked in test_data_canvas.py.
+load_tfds = functools.partial(load_tfds, canvas_size=0)
 
 NUM_TRAIN = 20
 

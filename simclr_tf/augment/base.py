@@ -73,6 +73,67 @@ def prepare_images(images, name="images"):
     return images, unbatched
 
 
+CANVAS_KEYS = ("image", "image_size")
+
+
+def prepare_inputs(inputs, accepts_canvas, name="images"):
+    """`prepare_images` for a batch of equal-size images or a canvas dict.
+
+    A canvas is `{"image": canvas, "image_size": sizes}`: `canvas` (B, H, W, C) holds image b in
+    its top-left `sizes[b] = (height, width)` corner, padding after it (what `simclr_tf.data`
+    yields for images of several sizes). Other keys (a label) are ignored, so a dataset element
+    can be passed as it is; a dict without "image_size" is a plain batch.
+
+    Returns:
+        `(images, sizes, unbatched)`: images as `prepare_images`, sizes (B, 2) float32 clipped
+        to the canvas (so a wrong size cannot read outside it), or None for a plain batch.
+    """
+    if not isinstance(inputs, dict):
+        images, unbatched = prepare_images(inputs, name)
+        return images, None, unbatched
+    if "image" not in inputs:
+        raise ValueError(
+            f"A dict of `{name}` must have an 'image' key (and 'image_size' for a canvas of "
+            f"images of several sizes). Received keys: {sorted(inputs)}"
+        )
+    images, unbatched = prepare_images(inputs["image"], name)
+    sizes = inputs.get("image_size")
+    if sizes is None:
+        return images, None, unbatched
+    if not accepts_canvas:
+        raise ValueError(
+            "This layer takes images of one size: crop a canvas first (`RandomResizedCrop`, "
+            "`CenterCropResize` or `SimCLRAugment` take `{'image': canvas, 'image_size': "
+            "sizes}`). Received keys: " + str(sorted(inputs))
+        )
+    sizes = tf.convert_to_tensor(sizes)
+    if unbatched:
+        sizes = sizes[None]
+    if sizes.shape.rank != 2 or sizes.shape[-1] != 2:
+        raise ValueError(
+            "`image_size` of a canvas must be (batch, 2): each image's (height, width). "
+            f"Received: image_size.shape={sizes.shape}"
+        )
+    shape = tf.cast(tf.shape(images)[1:3], tf.float32)
+    sizes = tf.clip_by_value(tf.cast(sizes, tf.float32), 1.0, shape)
+    return images, sizes, unbatched
+
+
+def image_inputs(data):
+    """The image part of a dict element: the canvas `{"image", "image_size"}` when it has sizes,
+    else the image batch; anything else as it is (models' `call` and `_unpack` use this)."""
+    if not isinstance(data, dict):
+        return data
+    if "image" not in data:
+        raise ValueError(
+            "A dict batch must have an 'image' key (tfds style {'image', 'label'}, or a canvas "
+            f"{{'image', 'image_size'}}). Received keys: {sorted(data)}"
+        )
+    if "image_size" in data:
+        return {"image": data["image"], "image_size": data["image_size"]}
+    return data["image"]
+
+
 def per_image(values):
     """(B,) -> (B, 1, 1, 1), to broadcast one value per image over its pixels."""
     return values[:, None, None, None]
@@ -172,12 +233,18 @@ class BaseAugmentation(keras.layers.Layer):
         replica_id = 0 if context is None else context.replica_id_in_sync_group
         return _non_negative(tf.random.experimental.stateless_fold_in(seed, replica_id))
 
+    # Layers that crop take a canvas (`prepare_inputs`) and get its sizes as `sizes=`.
+    accepts_canvas = False
+
     def call(self, images, training=True, seed=None):
         """Augments `images`; `seed` ((2,) ints, optional) replaces the generator's next seed:
         the stateless path for parallel `tf.data` maps, where calls would race on the state."""
-        images, unbatched = prepare_images(images)
-        transformation = self.get_random_transformation(images, training=training, seed=seed)
-        images = self.transform_images(images, transformation, training=training)
+        images, sizes, unbatched = prepare_inputs(images, self.accepts_canvas)
+        extra = {"sizes": sizes} if self.accepts_canvas else {}
+        transformation = self.get_random_transformation(
+            images, training=training, seed=seed, **extra
+        )
+        images = self.transform_images(images, transformation, training=training, **extra)
         return images[0] if unbatched else images
 
     def get_random_transformation(self, images, training=True, seed=None):
@@ -187,6 +254,8 @@ class BaseAugmentation(keras.layers.Layer):
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["image"]
         return tuple(input_shape[:-1]) + (3,)
 
     def save_own_variables(self, store):

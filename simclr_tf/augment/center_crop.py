@@ -15,7 +15,9 @@ class CenterCropResize(keras.layers.Layer):
     32 px or less the reference does not crop. Here a non-square image at fraction 1.0 keeps its
     centred square (the reference requires square images there). Output float32 in [0, 1]; the
     same in training and inference (it has no randomness). Input as `SimCLRAugment`: uint8 0-255
-    or float 0-1, (B, H, W, C) or (H, W, C), C in {1, 3}.
+    or float 0-1, (B, H, W, C) or (H, W, C), C in {1, 3}, or a canvas of images of several sizes,
+    `{"image": canvas, "image_size": sizes}` (see `RandomResizedCrop`): each image's own centre
+    is cropped from its native pixels.
 
     Args:
         image_size: int, side of the square output.
@@ -41,14 +43,16 @@ class CenterCropResize(keras.layers.Layer):
         self.interpolation = resize_ops.check_interpolation(interpolation)
 
     def call(self, images):
-        images, unbatched = base.prepare_images(images)
+        images, sizes, unbatched = base.prepare_inputs(images, accepts_canvas=True)
         fraction = resize_ops.effective_crop_fraction(self.crop_fraction, self.image_size)
         images = resize_ops.center_crop_and_resize(
-            images, self.image_size, fraction, self.interpolation
+            images, self.image_size, fraction, self.interpolation, sizes
         )
         return images[0] if unbatched else images
 
     def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["image"]
         return tuple(input_shape[:-3]) + (self.image_size, self.image_size, 3)
 
     def get_config(self):

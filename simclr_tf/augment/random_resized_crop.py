@@ -31,12 +31,17 @@ def sample_distorted_boxes(
     unless the crop spans the image). All attempts of all images run at once, in float32 (the
     op computes one bound in float64: boxes can differ by a pixel in rare rounding ties).
 
+    `height` and `width` are the size of the image, a scalar for the whole batch or a (B,)
+    tensor per image: for a canvas (images of several sizes padded to one shape) each box is
+    drawn in its own image's geometry, so it never reaches into the padding.
+
     Returns:
         (batch_size, 4) float32 `[y, x, crop_height, crop_width]` in pixels, integer-valued.
     """
     ratio_seed, height_seed, offset_seed = base.split_seed(seed, 3)
-    h_img = tf.cast(height, tf.float32)
-    w_img = tf.cast(width, tf.float32)
+    # (B, 1): one size per image, broadcast over its attempts.
+    h_img = tf.broadcast_to(tf.cast(height, tf.float32), [batch_size])[:, None]
+    w_img = tf.broadcast_to(tf.cast(width, tf.float32), [batch_size])[:, None]
     min_area = area_range[0] * w_img * h_img
     max_area = area_range[1] * w_img * h_img
     shape = [batch_size, max_attempts]
@@ -74,6 +79,7 @@ def sample_distorted_boxes(
 
     first = tf.argmax(tf.cast(ok, tf.int32), axis=1, output_type=tf.int32)
     found = tf.reduce_any(ok, axis=1)
+    h_img, w_img = h_img[:, 0], w_img[:, 0]
     crop_h = tf.where(found, tf.gather(crop_h, first, batch_dims=1), h_img)
     crop_w = tf.where(found, tf.gather(crop_w, first, batch_dims=1), w_img)
     # Offsets do not decide whether an attempt is kept, so one draw per image suffices.
@@ -97,6 +103,12 @@ class RandomResizedCrop(base.BaseAugmentation):
     With `training=False` the layer takes the reference's evaluation crop instead: a centred
     square of `center_crop_fraction` of the shorter side, resized the same way.
 
+    Input: a batch of equal-size images, or a canvas: `{"image": canvas, "image_size": sizes}`
+    with `canvas` (B, H, W, C) holding image b in its top-left `sizes[b] = (height, width)`
+    corner (padding after it; `simclr_tf.data` yields such dicts for images of several sizes).
+    Boxes are then drawn and the evaluation crop centred in each image's own geometry, and
+    resampled from its native pixels; the padding is never read.
+
     Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations",
     arXiv:2002.05709, Appendix A.
 
@@ -119,6 +131,7 @@ class RandomResizedCrop(base.BaseAugmentation):
     crop = simclr_tf.augment.RandomResizedCrop(224, seed=0)
     views = crop(images)                    # (B, 224, 224, 3), a different box per image
     evaluation = crop(images, training=False)  # centre crop
+    views = crop({"image": canvas, "image_size": sizes})  # images of several sizes
     ```
     """
 
@@ -157,15 +170,17 @@ class RandomResizedCrop(base.BaseAugmentation):
             "center_crop_fraction", center_crop_fraction
         )
 
-    def get_random_transformation(self, images, training=True, seed=None):
+    accepts_canvas = True
+
+    def get_random_transformation(self, images, training=True, seed=None, sizes=None):
         if not training:
             return None
-        shape = tf.shape(images)
+        sizes = resize_ops.image_sizes(images, sizes)
         boxes = sample_distorted_boxes(
             self.draw_seed(seed),
-            shape[0],
-            shape[1],
-            shape[2],
+            tf.shape(images)[0],
+            sizes[:, 0],
+            sizes[:, 1],
             self.area_range,
             self.aspect_ratio_range,
             self.min_object_covered,
@@ -173,13 +188,13 @@ class RandomResizedCrop(base.BaseAugmentation):
         )
         return {"boxes": boxes}
 
-    def transform_images(self, images, transformation, training=True):
+    def transform_images(self, images, transformation, training=True, sizes=None):
         if not training or transformation is None:
             fraction = resize_ops.effective_crop_fraction(
                 self.center_crop_fraction, self.image_size
             )
             return resize_ops.center_crop_and_resize(
-                images, self.image_size, fraction, self.interpolation
+                images, self.image_size, fraction, self.interpolation, sizes
             )
         images = resize_ops.crop_and_resize(
             images, transformation["boxes"], self.image_size, self.interpolation
@@ -187,6 +202,8 @@ class RandomResizedCrop(base.BaseAugmentation):
         return tf.clip_by_value(images, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["image"]
         return tuple(input_shape[:-3]) + (self.image_size, self.image_size, 3)
 
     def get_config(self):

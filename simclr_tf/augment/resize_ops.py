@@ -79,28 +79,43 @@ def crop_and_resize(images, boxes, output_size, interpolation="bicubic", flip=No
     return tf.einsum("bjw,biwc->bijc", cols, images)
 
 
-def center_crop_boxes(batch_size, height, width, crop_fraction):
+def center_crop_boxes(heights, widths, crop_fraction):
     """The reference's evaluation crop (`center_crop` in tf2/data_util.py), for a square output.
 
-    The crop keeps `crop_fraction` of the shorter side and is square, centred with the reference's
-    rounding (`rint` for the size, `(H - h + 1) // 2` for the offset).
+    The crop keeps `crop_fraction` of the shorter side of each image and is square, centred with
+    the reference's rounding (`rint` for the size, `(H - h + 1) // 2` for the offset).
+
+    Args:
+        heights, widths: (B,) float32, each image's size (its valid part, for a canvas).
+        crop_fraction: float in (0, 1].
 
     Returns:
-        (batch_size, 4) float32 `[y, x, height, width]`, the same box for every image.
+        (B, 4) float32 `[y, x, height, width]`.
     """
-    h = tf.cast(height, tf.float32)
-    w = tf.cast(width, tf.float32)
-    side = tf.math.rint(crop_fraction * tf.minimum(h, w))
-    y = tf.math.floordiv(h - side + 1.0, 2.0)
-    x = tf.math.floordiv(w - side + 1.0, 2.0)
-    box = tf.stack([y, x, side, side])
-    return tf.tile(box[None], [batch_size, 1])
+    side = tf.math.rint(crop_fraction * tf.minimum(heights, widths))
+    y = tf.math.floordiv(heights - side + 1.0, 2.0)
+    x = tf.math.floordiv(widths - side + 1.0, 2.0)
+    return tf.stack([y, x, side, side], axis=1)
 
 
-def center_crop_and_resize(images, output_size, crop_fraction, interpolation="bicubic"):
-    """`center_crop_boxes` then `crop_and_resize`, clipped to [0, 1]."""
-    shape = tf.shape(images)
-    boxes = center_crop_boxes(shape[0], shape[1], shape[2], crop_fraction)
+def image_sizes(images, sizes=None):
+    """(B, 2) float32 `[height, width]` of each image: `sizes` for a canvas, else the batch's."""
+    if sizes is not None:
+        return sizes
+    shape = tf.cast(tf.shape(images), tf.float32)
+    return tf.tile(shape[None, 1:3], [tf.shape(images)[0], 1])
+
+
+def center_crop_and_resize(images, output_size, crop_fraction, interpolation="bicubic",
+                           sizes=None):
+    """`center_crop_boxes` then `crop_and_resize`, clipped to [0, 1].
+
+    `sizes`: optional (B, 2) float32 valid `[height, width]` of each image of a canvas batch
+    (the image in the top-left corner, padding after it); the crop is then the centre of each
+    image's own size, and the padding is never read.
+    """
+    sizes = image_sizes(images, sizes)
+    boxes = center_crop_boxes(sizes[:, 0], sizes[:, 1], crop_fraction)
     images = crop_and_resize(images, boxes, output_size, interpolation)
     return tf.clip_by_value(images, 0.0, 1.0)
 

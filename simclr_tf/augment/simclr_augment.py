@@ -27,8 +27,13 @@ class SimCLRAugment(base.BaseAugmentation):
     4. `RandomGaussianBlur`: p = 0.5, sigma U(0.1, 2.0), kernel 10% of the side.
 
     Input: uint8 0-255 or float 0-1, (B, H, W, C) or one image (H, W, C), C in {1, 3} (1 is tiled
-    to 3). Output: float32 in [0, 1], (B, image_size, image_size, 3). With `training=False` the
-    layer is the evaluation transform: centre crop of `center_crop_fraction` and resize.
+    to 3); or a canvas of images of several sizes at their native resolution,
+    `{"image": canvas, "image_size": sizes}` (image b in the top-left `sizes[b] = (height,
+    width)` of `canvas[b]`, as `simclr_tf.data` yields them): the crop is then drawn in each
+    image's own geometry (the whole image, edges included) and resampled from its native
+    pixels, as the reference crops the decoded original. Output: float32 in [0, 1],
+    (B, image_size, image_size, 3). With `training=False` the layer is the evaluation
+    transform: centre crop of `center_crop_fraction` of each image's shorter side, resized.
 
     Presets match the papers: `SimCLRAugment.imagenet()` (224 px, s = 1.0, blur) and
     `SimCLRAugment.cifar()` (32 px, s = 0.5, no blur); keyword arguments override either.
@@ -70,6 +75,7 @@ class SimCLRAugment(base.BaseAugmentation):
     view1, view2 = augment(images), augment(images)  # two different views of each image
     cifar = simclr_tf.SimCLRAugment.cifar()          # 32 px, s = 0.5, no blur
     evaluation = augment(images, training=False)     # centre crop 0.875, resize
+    view = augment({"image": canvas, "image_size": sizes})  # images of several sizes
     ```
     """
 
@@ -152,16 +158,17 @@ class SimCLRAugment(base.BaseAugmentation):
         ]
         return [(key, layer) for key, layer, enabled in stages if enabled]
 
-    def get_random_transformation(self, images, training=True, seed=None):
+    accepts_canvas = True
+
+    def get_random_transformation(self, images, training=True, seed=None, sizes=None):
         if not training:
             return None
         crop_seed, flip_seed, color_seed, blur_seed = base.split_seed(self.draw_seed(seed), 4)
         if self.crop:
-            crop = self.random_crop.get_random_transformation(images, seed=crop_seed)
+            crop = self.random_crop.get_random_transformation(images, seed=crop_seed, sizes=sizes)
         else:
-            shape = tf.cast(tf.shape(images), tf.float32)
-            whole = tf.stack([0.0, 0.0, shape[1], shape[2]])
-            crop = {"boxes": tf.tile(whole[None], [tf.shape(images)[0], 1])}
+            sizes = resize_ops.image_sizes(images, sizes)
+            crop = {"boxes": tf.concat([tf.zeros_like(sizes), sizes], axis=1)}
         transformation = {"crop": crop}
         if self.flip:
             transformation["flip"] = self.random_flip.get_random_transformation(
@@ -172,9 +179,9 @@ class SimCLRAugment(base.BaseAugmentation):
             transformation[key] = layer.get_random_transformation(images, seed=seeds[key])
         return transformation
 
-    def transform_images(self, images, transformation, training=True):
+    def transform_images(self, images, transformation, training=True, sizes=None):
         if not training or transformation is None:
-            return self.random_crop.transform_images(images, None, training=False)
+            return self.random_crop.transform_images(images, None, training=False, sizes=sizes)
         # The flip rides on the crop's resampling matrices (the same result, no extra pass).
         flip = transformation["flip"]["flip"] if self.flip else None
         images = resize_ops.crop_and_resize(
@@ -186,6 +193,8 @@ class SimCLRAugment(base.BaseAugmentation):
         return images
 
     def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["image"]
         return tuple(input_shape[:-3]) + (self.image_size, self.image_size, 3)
 
     def get_config(self):

@@ -11,7 +11,8 @@ class ViewSummary(keras.callbacks.Callback):
 
     Args:
         log_dir: TensorBoard log folder (the callback writes to `log_dir/views`).
-        images: a small numpy batch of training images (uint8 or float).
+        images: a small batch of training images (uint8 or float), or a canvas dict
+            `{"image", "image_size"}` of tensors (images of several sizes).
         every_epochs: how often to write.
     """
 
@@ -40,7 +41,7 @@ class ViewSummary(keras.callbacks.Callback):
         if scale > 1:
             pairs = tf.image.resize(pairs, (size * scale, pairs.shape[2] * scale), "nearest")
         with self._writer.as_default():
-            tf.summary.image("views", pairs, step=step, max_outputs=len(self.images),
+            tf.summary.image("views", pairs, step=step, max_outputs=int(pairs.shape[0]),
                              description="Two augmented views of one image: view 1 | view 2.")
         self._writer.flush()
 

@@ -1,9 +1,16 @@
-"""What every pipeline shares: the dataset description, argument checks, the host-side resize and
-the final shuffle / batch stage.
+"""What every pipeline shares: the dataset description, argument checks, the host-side decode
+into a canvas (or the square resize), and the final shuffle / batch stage.
 
 A loader builds a `Source`: cheap records (file paths, encoded bytes, array rows) that are
-shuffled BEFORE the expensive decode, plus the function that decodes them into fixed-size uint8
-images. `batched` turns a source into the training pipeline, `to_arrays` into numpy arrays.
+shuffled BEFORE the expensive decode, plus the function that decodes them into uint8 images of
+one shape. `batched` turns a source into the training pipeline, `to_arrays` into numpy arrays.
+
+Images of several sizes (image folders, imagenet2012) are kept at their native resolution, as
+the reference crops the decoded original: each is decoded (shrunk only when its longer side
+exceeds the canvas, `decode_native`) and padded into a square canvas, and the element's image is
+`{"image": canvas, "image_size": (height, width)}`; the model's augmentation crops each view
+from the image's own pixels (`simclr_tf.augment.RandomResizedCrop`). Images of one fixed size
+(cifar10, stl10, the embedded set) stay plain `(S, S, C)` tensors.
 """
 
 import dataclasses
@@ -93,6 +100,89 @@ def shard_slice(num_examples, input_context):
         return 0, num_examples, 1
     n = input_context.num_input_pipelines
     return input_context.input_pipeline_id, num_examples // n * n, n
+
+
+def default_canvas_size(image_size):
+    """The canvas side for views of `image_size`: 512 for 224 (16/7 of it, rounded up).
+
+    512 holds ImageNet's usual 500 x 375 and 375 x 500 photos (most of the dataset: its images
+    were stored with a longer side of at most 500) at native resolution, so the views see the
+    reference's pixels; larger photos are shrunk to a longer side of 512, where a 0.08-area crop
+    still has 145 px on the shorter side of a 4:3 image (the view is 224). It scales with the
+    view size, so 32 px views of small images get small canvases. A 512 canvas is 786 KB per
+    image (uint8 RGB) on the device: 5.2x a 224 x 224 image.
+    """
+    return max(1, -(-image_size * 16 // 7))
+
+
+def check_canvas_size(canvas_size, image_size):
+    """`canvas_size`: None (the default for `image_size`), 0 (square resize) or a side >= 1."""
+    if canvas_size is None:
+        return default_canvas_size(image_size)
+    if isinstance(canvas_size, bool) or not isinstance(canvas_size, (int, np.integer)) or (
+        canvas_size < 0
+    ):
+        raise ValueError(
+            "`canvas_size` must be None (the default for image_size), 0 (host-side square "
+            f"resize) or a positive int. Received: canvas_size={canvas_size!r}"
+        )
+    return int(canvas_size)
+
+
+def _largest_jpeg_ratio(longer, max_side):
+    """Branch index of the largest JPEG scale 1/1, 1/2, 1/4, 1/8 whose longer side stays >= max_side."""
+    index = tf.constant(0)
+    for k, ratio in enumerate((2, 4, 8), start=1):
+        index = tf.where(longer >= ratio * max_side, k, index)
+    return index
+
+
+def shrink_to_fit(image, max_side):
+    """Resizes (H, W, C) uint8 so that its longer side is at most `max_side`, aspect kept (area
+    filter); an image that fits passes through untouched."""
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    longer = tf.maximum(h, w)
+
+    def shrink():
+        scale = max_side / tf.cast(longer, tf.float64)
+        size = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.stack([h, w]), tf.float64) * scale), tf.int32))
+        resized = tf.image.resize(image, size, method="area")
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+    return tf.cond(longer > max_side, shrink, lambda: tf.cast(image, tf.uint8))
+
+
+def decode_native(encoded, channels, max_side, decode):
+    """Decodes an encoded image at native resolution, shrunk only when its longer side exceeds
+    `max_side`: a JPEG through libjpeg's cheap scaled decode (1/2, 1/4 or 1/8, the largest that
+    keeps the longer side >= max_side) then an area resize, other formats by `decode` then the
+    area resize. Returns (H, W, channels) uint8 with max(H, W) <= max_side.
+    """
+
+    def jpeg():
+        shape = tf.image.extract_jpeg_shape(encoded)
+        branch = _largest_jpeg_ratio(tf.maximum(shape[0], shape[1]), max_side)
+        branches = [
+            lambda r=r: tf.io.decode_jpeg(encoded, channels=channels, ratio=r) for r in (1, 2, 4, 8)
+        ]
+        return tf.switch_case(branch, branches)
+
+    if channels in (1, 3):
+        image = tf.cond(tf.io.is_jpeg(encoded), jpeg, lambda: decode(encoded))
+    else:
+        image = decode(encoded)
+    return shrink_to_fit(image, max_side)
+
+
+def to_canvas(image, canvas_size):
+    """(H, W, C) uint8 with max(H, W) <= canvas_size -> `{"image": (S, S, C) canvas, "image_size":
+    (2,) int32}`: the image in the top-left corner, zeros after it."""
+    channels = image.shape[-1]
+    shape = tf.shape(image)
+    canvas = tf.pad(image, [[0, canvas_size - shape[0]], [0, canvas_size - shape[1]], [0, 0]])
+    canvas = tf.ensure_shape(canvas, [canvas_size, canvas_size, channels])
+    return {"image": canvas, "image_size": tf.cast(shape[:2], tf.int32)}
 
 
 def resize_to_square(image, image_size):
@@ -214,13 +304,28 @@ def epochs(source, batch_size, steps_per_epoch, *, first_epoch=0, seed=None, cac
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def num_images(images):
+    """How many images an array batch or a canvas dict of arrays `{"image", "image_size"}` holds."""
+    return len(images["image"]) if isinstance(images, dict) else len(images)
+
+
+def take(images, index):
+    """`images[index]` for an array batch or a canvas dict of arrays (index: int array, slice)."""
+    if isinstance(images, dict):
+        return {key: value[index] for key, value in images.items()}
+    return images[index]
+
+
 def to_arrays(source, max_examples=None, chunk=256):
-    """The first `max_examples` decoded `(images, labels)` of a labelled source as numpy."""
+    """The first `max_examples` decoded `(images, labels)` of a labelled source as numpy;
+    `images` is a dict of arrays `{"image", "image_size"}` for a canvas source."""
     ds = source.records if max_examples is None else source.records.take(max_examples)
     images, labels = [], []
     for x, y in source.decode(ds).batch(chunk).prefetch(2):
-        images.append(x.numpy())
+        images.append(tf.nest.map_structure(lambda t: t.numpy(), x))
         labels.append(y.numpy())
     if not images:
         raise ValueError(f"{source.where} has no examples.")
+    if isinstance(images[0], dict):
+        return {k: np.concatenate([x[k] for x in images]) for k in images[0]}, np.concatenate(labels)
     return np.concatenate(images), np.concatenate(labels)

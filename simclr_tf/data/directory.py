@@ -27,9 +27,12 @@ from simclr_tf.data.common import (
     Source,
     batched,
     check_channels,
+    check_canvas_size,
     check_positive_int,
+    decode_native,
     resize_to_square,
     shard_slice,
+    to_canvas,
 )
 
 # What `tf.io.decode_image` reads (file names compared in lower case).
@@ -93,14 +96,15 @@ def list_images(path, labeled=True):
 
 
 def directory_source(path, image_size, *, labeled=True, channels=None, skip_corrupt=False,
-                     input_context=None):
+                     input_context=None, canvas_size=None):
     """The `Source` behind `from_directory` (see `simclr_tf.data.common`)."""
     if image_size is None:
         raise ValueError(
-            "`image_size` is required for an image folder: its images are resized to "
-            "image_size x image_size. Received: image_size=None"
+            "`image_size` is required for an image folder: it sets the canvas (or the square "
+            "resize) its images are decoded to. Received: image_size=None"
         )
     image_size = check_positive_int("image_size", image_size)
+    canvas_size = check_canvas_size(canvas_size, image_size)
     channels = check_channels(channels) or 3
     files, labels, class_names = list_images(path, labeled)
     logging.info("Image folder %s: %d files, %d classes.", path, len(files), len(class_names))
@@ -112,11 +116,21 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
     shard = f" (input pipeline {start} of {step})" if step > 1 else ""
     where = f"the image folder {path!r}{shard}"
 
+    side = canvas_size or image_size
+
     def load(file):
-        return resize_to_square(decode_image(tf.io.read_file(file), channels), image_size)
+        encoded = tf.io.read_file(file)
+        if not canvas_size:
+            return resize_to_square(decode_image(encoded, channels), image_size)
+        native = decode_native(encoded, channels, canvas_size, lambda e: decode_image(e, channels))
+        return to_canvas(native, canvas_size)
 
     def attempt(position, record):
-        return dict(record, image=load(record["path"]), position=position)
+        image = load(record["path"])
+        if isinstance(image, dict):
+            return dict(record, image=image["image"], image_size=image["image_size"],
+                        position=position)
+        return dict(record, image=image, position=position)
 
     def decode_chunk(chunk):
         """Decodes a chunk of records in order; yields ONE element: the images that decoded
@@ -126,19 +140,24 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
         # A last element at position n, so that the batch below exists even when every file of
         # the chunk failed.
         end = dict({k: v[0] for k, v in chunk.items()}, position=n,
-                   image=tf.zeros([image_size, image_size, channels], tf.uint8))
+                   image=tf.zeros([side, side, channels], tf.uint8))
+        if canvas_size:
+            end["image_size"] = tf.zeros([2], tf.int32)
         good = good.concatenate(tf.data.Dataset.from_tensors(end))
 
         def found(el):
             position = el["position"]
             present = tf.scatter_nd(position[:, None], tf.ones_like(position, tf.bool), [n + 1])
-            out = {k: v[:-1] for k, v in el.items() if k in ("image", "label")}
+            out = {k: v[:-1] for k, v in el.items() if k in ("image", "image_size", "label")}
             return dict(out, bad=tf.boolean_mask(chunk["path"], tf.logical_not(present[:n])))
 
         return good.batch(n + 1).map(found)
 
     def output(el):
-        return (el["image"], tf.cast(el["label"], tf.int32)) if labeled else el["image"]
+        image = el["image"]
+        if canvas_size:
+            image = {"image": image, "image_size": el["image_size"]}
+        return (image, tf.cast(el["label"], tf.int32)) if labeled else image
 
     def decode(ds):
         ds = ds.batch(_CHUNK).interleave(decode_chunk, num_parallel_calls=tf.data.AUTOTUNE,
@@ -153,7 +172,7 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
         num_examples=total,
         num_classes=len(class_names),
         class_names=class_names,
-        image_shape=(image_size, image_size, channels),
+        image_shape=(side, side, channels),
     )
     return Source(records, decode, info, len(files), where)
 
@@ -213,15 +232,20 @@ def _count_skipped(where):
 
 def from_directory(path, batch_size, image_size, *, labeled=True, skip_corrupt=False, shuffle=True,
                    seed=None, cache=False, input_context=None, channels=None, shuffle_buffer=None,
-                   with_info=False):
+                   canvas_size=None, with_info=False):
     """A batched `tf.data.Dataset` of the images in a folder (JPEG, PNG, BMP, GIF, WebP).
 
     Args:
         path: the folder: class sub-folders (labelled or not) or a flat folder (unlabelled).
         batch_size: the global batch size (see `simclr_tf.data.get_dataset`).
-        image_size: side S of the yielded images (required): every image, whatever its size,
-            has its centred square resized to S x S (`simclr_tf.data.resize_to_square`).
+        image_size: side S of the model's views (required): it sets the default canvas.
         labeled: yield `(images, labels)` (int32, index of the class sub-folder).
+        canvas_size: side of the canvas each image is decoded into at native resolution
+            (`images` is then `{"image": (B, C, C, ch) uint8, "image_size": (B, 2) int32}`);
+            images with a longer side above it are shrunk to fit (`decode_native`). None:
+            `default_canvas_size(image_size)` (512 for 224). 0: the host resizes each image's
+            centred square to S x S instead (`resize_to_square`: less memory, but the edges of
+            non-square images are never seen).
         skip_corrupt: False: a corrupt or unreadable file stops iteration with an error naming
             it; True: such files are skipped and each one is logged (absl, WARNING) with the
             running count of this pass over the data (the log call is a `tf.py_function`, so
@@ -236,13 +260,16 @@ def from_directory(path, batch_size, image_size, *, labeled=True, skip_corrupt=F
         seed, cache, input_context, shuffle_buffer, with_info: as in `get_dataset`.
 
     Returns:
-        The dataset of uint8 `(B, S, S, C)` batches, and a `DatasetInfo` when `with_info`.
+        The dataset of canvas batches (or uint8 `(B, S, S, C)` with canvas_size=0), and a
+        `DatasetInfo` when `with_info`.
 
     Example:
         >>> ds = from_directory("photos/", batch_size=64, image_size=96, labeled=False)
+        >>> batch = next(iter(ds))   # {"image": (64, 220, 220, 3) uint8, "image_size": (64, 2)}
     """
     source = directory_source(path, image_size, labeled=labeled, channels=channels,
-                              skip_corrupt=skip_corrupt, input_context=input_context)
+                              skip_corrupt=skip_corrupt, input_context=input_context,
+                              canvas_size=canvas_size)
     ds = batched(source, batch_size, shuffle=shuffle, seed=seed, cache=cache,
                  input_context=input_context, shuffle_buffer=shuffle_buffer)
     return (ds, source.info) if with_info else ds

@@ -23,9 +23,13 @@ from simclr_tf.data.common import (
     DatasetInfo,
     Source,
     batched,
+    check_canvas_size,
     check_channels,
     check_positive_int,
+    decode_native,
     resize_to_square,
+    shrink_to_fit,
+    to_canvas,
 )
 
 # tfds names this package is configured and tested for; any tfds image classification dataset
@@ -125,7 +129,8 @@ def _label_key(name, builder, split, labeled):
 
 
 def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=True, seed=None,
-                channels=None, input_context=None, data_dir=None, download=False):
+                channels=None, input_context=None, data_dir=None, download=False,
+                canvas_size=None):
     """The `Source` behind `load_tfds` (see `simclr_tf.data.common`)."""
     builder = _builder(name, data_dir)
     if download:
@@ -145,6 +150,10 @@ def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=Tru
     image_size = _image_size(name, native, image_size)
     channels = check_channels(channels) or native[-1] or 3
     encoded = isinstance(feature, tfds.features.Image)
+    # Images of several sizes go to the device at native resolution, in a canvas; images of one
+    # fixed size stay plain (resized on the host only when image_size asks for another size).
+    fixed = native[0] is not None and native[1] is not None
+    canvas_size = 0 if fixed else check_canvas_size(canvas_size, image_size)
     try:
         ds = builder.as_dataset(
             split=split,
@@ -165,13 +174,18 @@ def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=Tru
         records = ds.map(lambda ex: ex[image_key])
 
     def prepare(image):
+        if encoded and canvas_size:
+            decode = lambda e: tf.io.decode_image(e, channels=channels, expand_animations=False)
+            return to_canvas(decode_native(image, channels, canvas_size, decode), canvas_size)
         if encoded:
             image = tf.io.decode_image(image, channels=channels, expand_animations=False)
         elif image.shape[-1] != channels:
             convert = tf.image.grayscale_to_rgb if channels == 3 else tf.image.rgb_to_grayscale
             image = convert(image)
-        if native[0] is not None and native[1] is not None:
+        if fixed:
             image = tf.ensure_shape(image, native[:2] + (channels,))
+        if canvas_size:
+            return to_canvas(shrink_to_fit(image, canvas_size), canvas_size)
         return resize_to_square(image, image_size)
 
     def decode(ds):
@@ -184,7 +198,7 @@ def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=Tru
         num_examples=total,
         num_classes=getattr(label_feature, "num_classes", None) or 0,
         class_names=tuple(getattr(label_feature, "names", None) or ()),
-        image_shape=(image_size, image_size, channels),
+        image_shape=(canvas_size or image_size, canvas_size or image_size, channels),
     )
     return Source(records, decode, info, _split_size(builder, split), where,
                   DEFAULT_SHUFFLE_BUFFER)
@@ -219,7 +233,7 @@ def _label_check(where):
 
 def load_tfds(name, split, batch_size, image_size=None, *, labeled=True, shuffle=True, seed=None,
               cache=False, input_context=None, channels=None, shuffle_buffer=None,
-              data_dir=None, download=False, with_info=False):
+              data_dir=None, download=False, canvas_size=None, with_info=False):
     """A batched `tf.data.Dataset` of a prepared tfds image dataset.
 
     Args:
@@ -227,9 +241,15 @@ def load_tfds(name, split, batch_size, image_size=None, *, labeled=True, shuffle
             (`imagenet2012_subset/1pct`).
         split: a split or tfds split expression (`train`, `train+unlabelled`, `train[:10%]`).
         batch_size: the global batch size (see `simclr_tf.data.get_dataset`).
-        image_size: side S of the yielded images: decode, resize the shorter side to S, centre
-            crop S x S (`simclr_tf.data.common.resize_to_square`); None keeps a fixed square
-            native size (cifar10: 32) and is an error for variable-size images (imagenet2012).
+        image_size: side S of the views. Images of one fixed size (cifar10, stl10) are yielded
+            as `(B, S, S, C)`, resized on the host only if S is not their size (centred square,
+            `simclr_tf.data.common.resize_to_square`); None keeps that native size. Images of
+            several sizes (imagenet2012) are yielded at native resolution in canvases (see
+            `canvas_size`); there S is required (it sets the default canvas).
+        canvas_size: images of several sizes only: the canvas side (None: 512 for S = 224,
+            `default_canvas_size`; 0: the host-side square resize instead). The element's images
+            are then `{"image": (B, C, C, ch) uint8, "image_size": (B, 2) int32}`, each image
+            in its canvas' top-left corner, shrunk first only if its longer side exceeds C.
         labeled: yield `(images, labels)` (int32) rather than images alone. An error, before
             anything is read, for a dataset without labels and a split named `unlabelled`
             (stl10); any other example with label -1 stops iteration with an error.
@@ -251,7 +271,7 @@ def load_tfds(name, split, batch_size, image_size=None, *, labeled=True, shuffle
     """
     source = tfds_source(name, split, image_size, labeled=labeled, shuffle_files=shuffle, seed=seed,
                          channels=channels, input_context=input_context, data_dir=data_dir,
-                         download=download)
+                         download=download, canvas_size=canvas_size)
     ds = batched(source, batch_size, shuffle=shuffle, seed=seed, cache=cache,
                  input_context=input_context, shuffle_buffer=shuffle_buffer)
     return (ds, source.info) if with_info else ds

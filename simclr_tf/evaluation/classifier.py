@@ -5,6 +5,8 @@ a pretrained model with `simclr_tf.evaluation.build_classifier`."""
 import keras
 import tensorflow as tf
 
+from simclr_tf.augment.base import image_inputs
+
 
 FINE_TUNE_AFTER_BLOCK = (-1, 0, 1, 2, 3, 4)
 
@@ -138,8 +140,7 @@ class Classifier(keras.Model):
         return self.head(self.features(views, training=training))
 
     def call(self, images, training=False):
-        if isinstance(images, dict):
-            images = images["image"]
+        images = image_inputs(images)  # a canvas {"image", "image_size"} stays one
         # `augment` defaults to training=True; a plain call must get the evaluation transform.
         training = bool(training)
         return self.logits(self.augment(images, training=training), training=training)

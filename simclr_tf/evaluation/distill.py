@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from simclr_tf.augment.base import image_inputs
+
 from simclr_tf.evaluation.classifier import build_from_one_replica, exclude_from_decay
 from simclr_tf.evaluation.classifier import worker_logs
 from simclr_tf.evaluation.finetune import _examples, scheduled_optimizer, training_dataset
@@ -109,7 +111,7 @@ class Distiller(keras.Model):
 
     def _unpack(self, data):
         if isinstance(data, dict):
-            return data["image"], data.get("label")
+            return image_inputs(data), data.get("label")
         if isinstance(data, (tuple, list)):
             return data[0], (data[1] if len(data) > 1 else None)
         return data, None

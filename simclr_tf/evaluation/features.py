@@ -10,13 +10,19 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from simclr_tf.augment.base import image_inputs
+from simclr_tf.data.common import num_images, take
+
 
 def extract_features(model, images, batch_size=256):
-    """(N, D) float32 numpy features of `images` (uint8 or float numpy/tensor)."""
+    """(N, D) float32 numpy features of `images` (uint8 or float numpy/tensor, or a canvas dict
+    of arrays `{"image", "image_size"}` as `simclr_tf.data.load_arrays` gives for images of
+    several sizes)."""
     embed = _embed_function(model)
     outputs = []
-    for start in range(0, len(images), batch_size):
-        outputs.append(embed(tf.convert_to_tensor(images[start : start + batch_size])).numpy())
+    for start in range(0, num_images(images), batch_size):
+        batch = take(images, slice(start, start + batch_size))
+        outputs.append(embed(tf.nest.map_structure(tf.convert_to_tensor, batch)).numpy())
     if not outputs:
         raise ValueError("extract_features received no images.")
     return np.concatenate(outputs)
@@ -35,7 +41,7 @@ def extract_dataset_features(model, dataset):
     features, labels = [], []
     for batch in dataset:
         if isinstance(batch, dict):
-            batch = (batch["image"], batch["label"])
+            batch = (image_inputs(batch), batch["label"])
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:
             raise ValueError(
                 "extract_dataset_features needs a dataset of (images, labels) batches. "

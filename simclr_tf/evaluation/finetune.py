@@ -17,6 +17,7 @@ import keras
 
 from simclr_tf.optimizers.l2 import OPTIMIZERS, build_optimizer
 from simclr_tf.optimizers.schedules import WarmupCosine, scale_learning_rate, steps_from_epochs
+from simclr_tf.data.common import num_images
 
 
 def fine_tune(
@@ -113,20 +114,21 @@ def training_dataset(train, batch_size, num_examples=None, seed=0):
     if isinstance(train, (tuple, list)):
         images, labels = train
         labels = np.asarray(labels).reshape(-1).astype(np.int32)
-        if len(images) != len(labels):
+        if num_images(images) != len(labels):
             raise ValueError(
                 "`train` images and labels must have the same length. "
-                f"Received: {len(images)} images and {len(labels)} labels."
+                f"Received: {num_images(images)} images and {len(labels)} labels."
             )
         elements = (images, labels)
     else:
         images = elements = train
-    if len(images) == 0:
+    count = num_images(images)  # a canvas is a dict of arrays {"image", "image_size"}
+    if count == 0:
         raise ValueError("`train` has no examples.")
-    batch_size = min(int(batch_size), len(images))
+    batch_size = min(int(batch_size), count)
     dataset = (
         tf.data.Dataset.from_tensor_slices(elements)
-        .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size, drop_remainder=True)
         .repeat()
         .prefetch(tf.data.AUTOTUNE)

@@ -51,7 +51,7 @@ class LabelSubset(Split):
         self.image_size = image_size
         images, labels = data.load_arrays(name, split, image_size, **data_kwargs(config))
         keep = stratified_fraction(labels, fraction, config.eval.label_fraction_seed)
-        self.arrays = (images[keep], labels[keep])
+        self.arrays = (data.take(images, keep), labels[keep])
         self.info = None
 
     def batches(self, batch_size):

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from simclr_tf.augment.base import image_inputs
 from simclr_tf.losses_alternatives import get_contrastive_loss
 
 _NAN_ADVICE = (
@@ -32,8 +33,11 @@ class SimCLR(keras.Model):
     out of the optimiser's decay, and the probe out of LARS' trust ratio, as the reference.
 
     Data: a `tf.data.Dataset` (or arrays) of uint8 or float images, `(images, labels)` tuples, or
-    tfds-style dicts `{"image": ..., "label": ...}`. The batch is the global batch: under a
-    strategy with R replicas each replica gets batch / R images (must divide evenly).
+    tfds-style dicts `{"image": ..., "label": ...}`. Images of several sizes come as a canvas,
+    `{"image": canvas, "image_size": sizes}` (what `simclr_tf.data` yields for them), and are
+    handed to `augment` as they are, which crops each view from the native image. The batch is
+    the global batch: under a strategy with R replicas each replica gets batch / R images (must
+    divide evenly).
 
     Args:
         encoder: image -> features model, e.g. `simclr_tf.ResNet`.
@@ -174,25 +178,27 @@ class SimCLR(keras.Model):
     def call(self, images, training=False):
         """Inference: evaluation preprocessing, then features, projection (and probe logits).
 
+        `images`: a batch, or a dict with "image" (and "image_size" for a canvas).
+
         Returns a dict with `features` (encoder output), `projection` (head output) and, when
         the probe exists, `probe_logits`.
         """
-        if isinstance(images, dict):
-            images = images["image"]
+        images = image_inputs(images)
         views = self.augment(images, training=False)
         return self._forward(views, training=training)[0]
 
     # --- Training ---------------------------------------------------------------------------
 
     def _unpack(self, data):
-        """(images, labels or None) from images, (images, labels[, w]) or {"image", "label"}."""
+        """(images, labels or None) from images, (images, labels[, w]) or {"image", "label"};
+        `images` stays a canvas dict {"image", "image_size"} when the data has sizes."""
         if isinstance(data, dict):
             if "image" not in data:
                 raise ValueError(
                     "A dict batch must have an 'image' key (tfds style {'image', 'label'}). "
                     f"Received keys: {sorted(data)}"
                 )
-            return data["image"], data.get("label")
+            return image_inputs(data), data.get("label")
         if isinstance(data, (tuple, list)):
             images = data[0]
             labels = data[1] if len(data) > 1 else None
@@ -377,10 +383,10 @@ def _check_global_batch(x, num_replicas):
     if not isinstance(x, tf.data.Dataset):
         return None
     spec = x.element_spec
+    if isinstance(spec, (tuple, list)):
+        spec = spec[0]
     if isinstance(spec, dict):
         spec = spec.get("image", next(iter(spec.values())))
-    elif isinstance(spec, (tuple, list)):
-        spec = spec[0]
     shape = spec.shape
     if shape.rank is None or shape.rank < 4:
         raise ValueError(
