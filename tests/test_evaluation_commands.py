@@ -1,5 +1,5 @@
 """The training command's linear_eval, finetune and distill modes end to end, from a tiny
-pretraining run (test_evaluation_modes.py's fixture)."""
+pretraining run (conftest's session fixture `pretrain_workdir`)."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import sys
 
 import keras
 import pytest
-from test_evaluation_modes import ROOT, pretrain_workdir, tiny_config  # noqa: F401 (fixture)
+from helpers.tiny import ROOT, tiny_config
 
 from simclr_tf.evaluation.classifier import Classifier
 from simclr_tf.evaluation.modes import run_mode
