@@ -109,8 +109,9 @@ def pretrain(config, workdir):
     if config.eval.compare_baselines:
         from simclr_tf.evaluation.report import evaluation_report
 
-        train = data.load_arrays(config.dataset, config.train_split, config.image_size)
-        test = data.load_arrays(config.dataset, config.eval_split, config.image_size)
+        subset = dict(image_size=config.image_size, max_examples=config.eval.max_examples or None)
+        train = data.load_arrays(config.dataset, config.train_split, **subset)
+        test = data.load_arrays(config.dataset, config.eval_split, **subset)
         summary["wall_time_s"] = time.time() - started
         summary.update(evaluation_report(model, config, workdir, train, test, info.num_classes, summary))
         summary["wall_time_s"] = time.time() - started
