@@ -90,6 +90,54 @@ def test_accepts_every_data_form(form):
     assert 0.0 <= results["contrast_acc"] <= 1.0
 
 
+def numpy_log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_evaluate_metrics_match_numpy():
+    """`evaluate` (test_step): NT-Xent, contrast accuracy and entropy of the two views, and the
+    probe's loss, top-1 and top-5 on the evaluation crop, against numpy on the same forward
+    passes."""
+    images, _ = images_and_labels(8)
+    labels = np.array([0, 3, 9, 5, 5, 1, 7, 2], np.int32)  # 10 classes: top-5 is not all of them
+    model = tiny_model(num_classes=10, temperature=0.5)
+    model.build((None, 16, 16, 3))
+    model.probe.kernel.assign(tf.random.stateless_normal(model.probe.kernel.shape, (1, 2)))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    results = model.evaluate(ds, verbose=0, return_dict=True)
+
+    # The views of FixedViews: identity, then flipped; the network in inference mode.
+    view1 = FixedViews(16)(images)
+    views = tf.concat([view1, tf.reverse(view1, axis=[2])], axis=0)
+    z = model.projection_head(model.encoder(views, training=False), training=False).numpy()
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    z1, z2 = z[:8], z[8:]
+    ab, aa = z1 @ z2.T / 0.5, z1 @ z1.T / 0.5
+    ba, bb = ab.T, z2 @ z2.T / 0.5
+    np.fill_diagonal(aa, -np.inf)
+    np.fill_diagonal(bb, -np.inf)
+    idx = np.arange(8)
+    loss_a = -numpy_log_softmax(np.concatenate([ab, aa], 1))[idx, idx]
+    loss_b = -numpy_log_softmax(np.concatenate([ba, bb], 1))[idx, idx]
+    p_ab = np.exp(numpy_log_softmax(ab))
+    expected = {
+        "contrast_loss": np.mean(loss_a + loss_b),
+        "loss": np.mean(loss_a + loss_b),  # no probe term: labels only feed the probe metrics
+        "contrast_acc": np.mean(ab.argmax(1) == idx),
+        "contrast_entropy": np.mean(-(p_ab * np.log(p_ab)).sum(1)),
+    }
+    logits = model(images)["probe_logits"].numpy()
+    ranks = (logits > logits[idx, labels][:, None]).sum(1)  # classes scored above the label
+    expected["probe_loss"] = np.mean(-numpy_log_softmax(logits)[idx, labels])
+    expected["probe_top1"] = np.mean(ranks == 0)
+    expected["probe_top5"] = np.mean(ranks < 5)
+    assert 0 < expected["probe_top1"] < expected["probe_top5"] < 1, expected  # informative
+    for name, value in expected.items():
+        assert results[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
 def test_probe_does_not_train_encoder():
     """The probe's loss sends no gradient into the encoder (stop_gradient)."""
     images, labels = images_and_labels(8)
