@@ -34,17 +34,17 @@ def examples():
         name = os.path.relpath(path, ROOT)
         i = 0
         while i < len(lines):
-            if lines[i].strip() == "```python":
+            if lines[i].rstrip() == "```python":  # a fence at column 0: indented ones are samples
                 start = i + 1
-                end = next(j for j in range(start, len(lines)) if lines[j].strip() == "```")
+                end = next(j for j in range(start, len(lines)) if lines[j].rstrip() == "```")
                 before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
                 marker = SKIP.search(before)
                 found.append((f"{name}:{start}", "\n".join(lines[start:end]),
                               marker.group(1) if marker else None))
                 i = end
-            elif "example:" in lines[i] and "<!--" in lines[i]:
+            elif lines[i].startswith("<!--") and "example:" in lines[i]:
                 after = next((lines[j] for j in range(i + 1, len(lines)) if lines[j].strip()), "")
-                if not SKIP.search(lines[i]) or after.strip() != "```python":
+                if not SKIP.search(lines[i]) or after.rstrip() != "```python":
                     found.append((f"{name}:{i + 1}", None, f"misplaced marker: {lines[i]!r}"))
             i += 1
     return found
