@@ -14,12 +14,14 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 try:
     import tensorflow as _tf  # noqa: F401
-except ImportError as e:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "simclr_tf needs TensorFlow, which is chosen by an install extra: "
-        "`pip install simclr_tf[cpu]` (tensorflow-cpu), `simclr_tf[gpu]` (tensorflow[and-cuda]) "
-        "or `simclr_tf[tpu]` (tensorflow-tpu)."
-    ) from e
+except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
+    if e.name != "tensorflow":  # TensorFlow is there but broken: its own error says why
+        raise
+    raise ModuleNotFoundError(
+        "simclr_tf needs TensorFlow; install it with one of the extras: "
+        "`pip install simclr_tf[cpu]`, `simclr_tf[gpu]` or `simclr_tf[tpu]`.",
+        name="tensorflow",
+    ) from None
 
 from simclr_tf.augment import (  # noqa: E402
     CenterCropResize,

@@ -94,6 +94,7 @@ def default_config():
     c.eval.base_learning_rate = 0.1
     c.eval.weight_decay = 0.0
     c.eval.compare_baselines = False  # also evaluate a random-init encoder and raw pixels
+    c.eval.max_examples = 0  # the report's linear evaluations: first N of each split (0: all)
     # z-score frozen features with training statistics before the linear layer (a BN without
     # affine terms, as MAE's linear probe); the reference protocol does not (False).
     c.eval.standardize_features = False

@@ -117,6 +117,9 @@ def _num_workers():
 def check_global_batch(global_batch_size, strategy=None):
     """The per-replica batch, or a clear error when the global batch cannot be split.
 
+    `SimCLR.fit` runs this check on its dataset's batch; call it yourself to fail early, e.g.
+    before building a custom input pipeline with `strategy.distribute_datasets_from_function`.
+
     The global batch must divide evenly over `strategy.num_replicas_in_sync` (each replica
     gets the same number of images, as TPUs require and as the loss's global-batch mean
     assumes) and hold at least 2 images (with 1, a view has no negatives). One image per
@@ -130,8 +133,9 @@ def check_global_batch(global_batch_size, strategy=None):
     replicas = strategy.num_replicas_in_sync
     if not isinstance(global_batch_size, numbers.Integral) or global_batch_size < 2:
         raise ValueError(
-            "The global batch size must be an integer >= 2 (NT-Xent: a single image has no "
-            f"negatives). Received: global_batch_size={global_batch_size!r}"
+            "The global batch size must be an integer >= 2: NT-Xent needs at least 2 images "
+            "(a single image has no negatives). "
+            f"Received: global_batch_size={global_batch_size!r}"
         )
     if global_batch_size % replicas:
         raise ValueError(

@@ -124,10 +124,10 @@ def pretrain(config, workdir):
         from simclr_tf.evaluation.report import evaluation_report
 
         # Pixel baselines need images of one size: the host-side square resize (canvas_size=0).
-        train = data.load_arrays(config.dataset, config.train_split, config.image_size,
-                                 canvas_size=0)
-        test = data.load_arrays(config.dataset, config.eval_split, config.image_size,
-                                canvas_size=0)
+        subset = dict(image_size=config.image_size, max_examples=config.eval.max_examples or None,
+                      canvas_size=0)
+        train = data.load_arrays(config.dataset, config.train_split, **subset)
+        test = data.load_arrays(config.dataset, config.eval_split, **subset)
         summary["wall_time_s"] = time.time() - started
         with wd.chief_path(workdir, strategy) as out:
             summary.update(evaluation_report(model, config, out, train, test, info.num_classes, summary))

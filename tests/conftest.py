@@ -42,6 +42,20 @@ def _reset_keras_state():
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.fixture(scope="session")
+def pretrain_workdir(tmp_path_factory):
+    """The training command's pretraining (`simclr_tf.train.pretrain`) at `tiny_config` size,
+    run once per session: the evaluation modes' tests start from its work directory (config,
+    checkpoints, export) and must not change it."""
+    from helpers.tiny import tiny_config
+
+    from simclr_tf.train import pretrain
+
+    workdir = str(tmp_path_factory.mktemp("pretrain"))
+    pretrain(tiny_config(), workdir)
+    return workdir
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

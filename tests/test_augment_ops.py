@@ -71,18 +71,15 @@ def test_resize_at_same_size_is_identity(rng):
         # The reference's _compute_crop_shape / center_crop for a square output.
         (256, 256, 0.875, (16, 16, 224, 224)),
         (256, 320, 0.875, (16, 48, 224, 224)),
-        (331, 250, 0.875, (57, 16, 219, 219)),  # rint(218.75) = 219, (331 - 219 + 1) // 2 = 56.5
+        (331, 250, 0.875, (56, 16, 219, 219)),  # rint(218.75) = 219; (331 - 219 + 1) // 2 = 56
         (32, 32, 1.0, (0, 0, 32, 32)),
-        (33, 40, 1.0, (0, 4, 33, 33)),
+        (33, 40, 1.0, (0, 4, 33, 33)),  # (40 - 33 + 1) // 2 = 4: an odd margin rounds down
     ],
 )
 def test_center_crop_boxes(height, width, fraction, expected):
-    y, x, h, w = expected
-    y = (height - h + 1) // 2  # the reference's offsets, computed independently
-    x = (width - w + 1) // 2
     heights, widths = tf.fill([3], float(height)), tf.fill([3], float(width))
     boxes = resize_ops.center_crop_boxes(heights, widths, fraction).numpy()
-    np.testing.assert_array_equal(boxes, np.tile([[y, x, h, w]], (3, 1)))
+    np.testing.assert_array_equal(boxes, np.tile([expected], (3, 1)))
 
 
 def test_color_ops_match_tf_image_per_image(rng):

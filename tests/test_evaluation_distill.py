@@ -103,7 +103,15 @@ def test_distillation_makes_a_smaller_student_agree_with_its_teacher():
     distiller = distill(student, teacher, x, epochs=4, batch_size=64, base_learning_rate=0.4)
     after = distiller.evaluate(xt, yt, batch_size=250, return_dict=True, verbose=0)
     assert after["agreement"] > before + 0.2  # measured 0.00 -> 0.45
-    assert after["top1"] > 0.1  # it learnt the task without a label: measured 0.18
+    # The reported scores are the student's and teacher's own predictions'.
+    s = np.argmax(student.predict(xt, batch_size=250, verbose=0), axis=1)
+    t = np.argmax(teacher.predict(xt, batch_size=250, verbose=0), axis=1)
+    assert after["agreement"] == pytest.approx(np.mean(s == t), abs=1e-6)
+    assert after["top1"] == pytest.approx(np.mean(s == yt), abs=1e-6)
+    # It learnt the task without a label, through the teacher: measured 0.18 (chance 0.1), and
+    # no further from the teacher's accuracy than their disagreement allows.
+    assert after["top1"] > 0.12
+    assert abs(after["top1"] - np.mean(t == yt)) <= 1 - after["agreement"] + 1e-6
     for a, b in zip(teacher_weights, teacher.get_weights()):  # the teacher is fixed
         np.testing.assert_array_equal(a, b)
 

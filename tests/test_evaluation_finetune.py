@@ -217,8 +217,14 @@ def test_global_batch_norm_and_a_step_under_two_replicas(two_replicas, labelled)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
     assert norms and all(layer.synchronized for layer in norms + encoder_norms)
+    before = {v.path: v.numpy().copy() for v in classifier.weights}
     history = fine_tune(classifier, (labelled[0][:64], labelled[1][:64]), epochs=1, batch_size=32)
     assert np.isfinite(history.history["loss"]).all()
+    # The two steps ran through both replicas: the zero-initialised head trained, and every
+    # synchronized BN layer updated its moving statistics.
+    assert np.abs(classifier.head.kernel.numpy()).max() > 0
+    means = [v for v in classifier.weights if v.path.endswith("moving_mean")]
+    assert means and all(not np.array_equal(before[v.path], v.numpy()) for v in means)
 
 
 WORKER = """

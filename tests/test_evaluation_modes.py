@@ -1,20 +1,19 @@
 """Label fractions, loading what an evaluation starts from, and the modes' checks and data
 (ImageNet's 1 % subset under tfds mock data); the modes end to end are in
-test_evaluation_commands.py."""
+test_evaluation_commands.py. The pretraining run they start from is conftest's
+`pretrain_workdir`."""
 
-import importlib.util
 import os
 
 import numpy as np
 import pytest
+from helpers.tiny import tiny_config
 
 from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
 from simclr_tf.evaluation.exported import ExportedEncoder
 from simclr_tf.evaluation.label_fractions import labelled_dataset, stratified_fraction
 from simclr_tf.evaluation.modes import run_mode
 from simclr_tf.evaluation.pretrained import load_pretrained
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_stratified_fraction_keeps_each_class_share_and_is_seeded():
@@ -40,38 +39,6 @@ def test_imagenet_fractions_are_the_official_subsets():
     assert labelled_dataset("cifar10", 0.01) == ("cifar10", 0.01)
     with pytest.raises(ValueError, match="already is a label subset"):
         labelled_dataset("imagenet2012_subset/1pct", 0.5)
-
-
-def tiny_config(**eval_overrides):
-    """The demo config at 16 px with a width-0.125 encoder: seconds per epoch on a CPU."""
-    spec = importlib.util.spec_from_file_location(
-        "demo_config", os.path.join(ROOT, "tf_configs", "demo.py")
-    )
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    config = demo.get_config()
-    config.image_size = 16
-    config.batch_size = 64
-    config.num_train_examples = 640
-    config.epochs = 2
-    config.model.width_multiplier = 0.125
-    config.knn_every_epochs = 0
-    config.log_images = False
-    config.eval.compare_baselines = False
-    config.eval.plots = False
-    config.eval.epochs = 10
-    for key, value in eval_overrides.items():
-        setattr(config.eval, key, value)
-    return config
-
-
-@pytest.fixture(scope="module")
-def pretrain_workdir(tmp_path_factory):
-    from simclr_tf.train import pretrain
-
-    workdir = str(tmp_path_factory.mktemp("pretrain"))
-    pretrain(tiny_config(), workdir)
-    return workdir
 
 
 def test_load_pretrained_accepts_every_form(pretrain_workdir, tmp_path):

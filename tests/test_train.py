@@ -169,14 +169,3 @@ def test_derived_values_follow_overrides():
     assert resolve(config, 5120)["learning_rate"] == pytest.approx(0.3 * 512 ** 0.5)
     with pytest.raises(ValueError, match="larger than the training set"):
         resolve(config, num_train_examples=100)
-
-
-def test_mode_without_its_inputs_is_a_clear_usage_error(tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(train_command(str(tmp_path / "w"), "--config.mode=finetune"), cwd=ROOT,
-                          env=env, capture_output=True, timeout=120)
-    assert done.returncode != 0
-    assert b"needs --config.eval.checkpoint" in done.stderr
-    done = subprocess.run(train_command(str(tmp_path / "w"), "--config.mode=bogus"), cwd=ROOT,
-                          env=env, capture_output=True, timeout=120)
-    assert done.returncode != 0 and b"`mode` must be 'pretrain' or one of" in done.stderr

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from simclr_tf.augment.base import image_inputs
+from simclr_tf.distribute import check_global_batch
 from simclr_tf.losses_alternatives import get_contrastive_loss
 
 _NAN_ADVICE = (
@@ -323,7 +324,7 @@ class SimCLR(keras.Model):
         )
 
     def fit(self, x=None, *args, **kwargs):
-        image_shape = _check_global_batch(x, self.distribute_strategy.num_replicas_in_sync)
+        image_shape = _image_batch_shape(x, self.distribute_strategy)
         if not self.built and image_shape is not None:
             # train_step never goes through __call__, so Keras would leave the model unbuilt
             # (and `.keras` files without a build config); build it from the data's shape.
@@ -375,11 +376,9 @@ class SimCLR(keras.Model):
         return cls(**config)
 
 
-def _check_global_batch(x, num_replicas):
-    """Static checks on a dataset's global batch before `fit` distributes it.
-
-    Returns the image batch shape of a `tf.data.Dataset`, None for other inputs.
-    """
+def _image_batch_shape(x, strategy):
+    """The image batch shape of a `tf.data.Dataset` (None for other inputs), after checking
+    that its global batch splits over the strategy's replicas (`check_global_batch`)."""
     if not isinstance(x, tf.data.Dataset):
         return None
     spec = x.element_spec
@@ -394,23 +393,14 @@ def _check_global_batch(x, num_replicas):
             f"Received element shape {shape}; call `dataset.batch(batch_size, "
             "drop_remainder=True)`."
         )
-    batch = shape[0]
-    if batch is None:
+    num_replicas = strategy.num_replicas_in_sync
+    if shape[0] is None:
         if num_replicas > 1:
             raise ValueError(
                 "Under a distribution strategy the global batch must be static so it splits "
                 "evenly over replicas: batch the dataset with `drop_remainder=True`. "
                 f"Received element shape {shape} with {num_replicas} replicas."
             )
-        return
-    if batch % num_replicas:
-        raise ValueError(
-            f"The global batch size ({batch}) must be divisible by the number of replicas "
-            f"({num_replicas}). Received: batch_size={batch}."
-        )
-    if batch < 2:
-        raise ValueError(
-            "NT-Xent needs at least 2 images per batch (each view's negatives are the other "
-            f"images' views). Received: batch_size={batch}."
-        )
+        return None
+    check_global_batch(shape[0], strategy)
     return shape

@@ -1,5 +1,8 @@
 """Tiny deterministic models shared by tests and the multi-worker worker script."""
 
+import importlib.util
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -7,6 +10,8 @@ import tensorflow as tf
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @keras.saving.register_keras_serializable(package="simclr_tf_tests")
@@ -50,3 +55,26 @@ def images_and_labels(n=8, size=16, seed=0):
     images = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
     labels = rng.integers(0, 4, size=(n,)).astype(np.int32)
     return images, labels
+
+
+def tiny_config(**eval_overrides):
+    """The demo config at 16 px with a width-0.125 encoder: seconds per epoch on a CPU."""
+    spec = importlib.util.spec_from_file_location(
+        "demo_config", os.path.join(ROOT, "tf_configs", "demo.py")
+    )
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    config = demo.get_config()
+    config.image_size = 16
+    config.batch_size = 64
+    config.num_train_examples = 640
+    config.epochs = 2
+    config.model.width_multiplier = 0.125
+    config.knn_every_epochs = 0
+    config.log_images = False
+    config.eval.compare_baselines = False
+    config.eval.plots = False
+    config.eval.epochs = 10
+    for key, value in eval_overrides.items():
+        setattr(config.eval, key, value)
+    return config

@@ -1,0 +1,113 @@
+"""The ```python examples of README.md and docs/*.md run, at tiny sizes, so they stay true.
+
+Every block runs unless the line right before it is a visible marker
+`<!-- example: skip (reason) -->` (a server, a dataset or hardware this machine lacks). Each block
+runs in a fresh namespace seeded by `prelude` (tiny images, datasets and models under the names
+the docs use) in an empty working directory; full-width encoders are built at 1/16 width and
+every `fit` runs one epoch. The convention is documented in docs/testing.md.
+"""
+
+import glob
+import os
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers.tiny import ROOT
+
+import simclr_tf
+from simclr_tf.data import load_embedded_arrays
+from simclr_tf.models import resnet
+
+SKIP = re.compile(r"<!--\s*example:\s*skip\s*\((.+)\)\s*-->")
+TINY_WIDTH = 1 / 16
+
+
+def examples():
+    """`(id, source, skip_reason)` of every ```python block, in file order."""
+    found = []
+    for path in [os.path.join(ROOT, "README.md"), *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        name = os.path.relpath(path, ROOT)
+        i = 0
+        while i < len(lines):
+            if lines[i].rstrip() == "```python":  # a fence at column 0: indented ones are samples
+                start = i + 1
+                end = next(j for j in range(start, len(lines)) if lines[j].rstrip() == "```")
+                before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+                marker = SKIP.search(before)
+                found.append((f"{name}:{start}", "\n".join(lines[start:end]),
+                              marker.group(1) if marker else None))
+                i = end
+            elif lines[i].startswith("<!--") and "example:" in lines[i]:
+                after = next((lines[j] for j in range(i + 1, len(lines)) if lines[j].strip()), "")
+                if not SKIP.search(lines[i]) or after.rstrip() != "```python":
+                    found.append((f"{name}:{i + 1}", None, f"misplaced marker: {lines[i]!r}"))
+            i += 1
+    return found
+
+
+EXAMPLES = examples()
+
+
+def tiny_simclr(width=TINY_WIDTH, size=16):
+    model = simclr_tf.SimCLR(
+        encoder=simclr_tf.ResNet(depth=18, width_multiplier=width, cifar_stem=True,
+                                 input_shape=(size, size, 3)),
+        projection_head=simclr_tf.ProjectionHead(num_layers=2, output_dim=16),
+        augment=simclr_tf.SimCLRAugment.cifar(image_size=size),
+        temperature=0.5,
+    )
+    model.build((None, size, size, 3))
+    return model
+
+
+def prelude(pretrain_workdir):
+    """The names the examples use without defining them, at tiny sizes."""
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 32, 32, 3), dtype=np.float32)  # float in [0, 1]: every API takes it
+    labels = rng.integers(0, 10, 8).astype(np.int32)
+    (x_train, y_train), (x_test, y_test) = load_embedded_arrays("train"), load_embedded_arrays("test")
+    x_train, y_train, x_test, y_test = x_train[:1024], y_train[:1024], x_test[:256], y_test[:256]
+    # `runs/demo`, the demo's work directory: the session's tiny pretraining run.
+    os.makedirs("runs")
+    os.symlink(pretrain_workdir, os.path.join("runs", "demo"))
+    return dict(
+        simclr_tf=simclr_tf, np=np, tf=tf, keras=keras,
+        images=images,
+        ds=tf.data.Dataset.from_tensor_slices(((images * 255).astype(np.uint8), labels)).batch(
+            8, drop_remainder=True),
+        x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+        train=(x_train, y_train), test=(x_test, y_test), x_unlabelled=x_train[:256],
+        train_features=rng.normal(size=(64, 16)).astype(np.float32),
+        test_features=rng.normal(size=(16, 16)).astype(np.float32),
+        model=tiny_simclr(), small_simclr_model=tiny_simclr(),
+    )
+
+
+@pytest.mark.parametrize("source, skip", [pytest.param(s, r, id=i) for i, s, r in EXAMPLES])
+def test_example_runs(source, skip, pretrain_workdir, tmp_path, monkeypatch):
+    if source is None:
+        pytest.fail(f"{skip}: a marker goes on the line right before a ```python block")
+    if skip:
+        pytest.skip(skip)
+    monkeypatch.chdir(tmp_path)
+    # Full-width encoders at 1/16 width (narrower ones, e.g. a pretrained run's, stay as they are).
+    scaled_width = resnet.scaled_width
+    monkeypatch.setattr(resnet, "scaled_width",
+                        lambda c, w: scaled_width(c, TINY_WIDTH if w >= 1 else w))
+    fit = keras.Model.fit
+
+    def one_epoch(self, *args, **kwargs):
+        if len(args) > 2:  # fit(x, y, batch_size, epochs, ...)
+            args = (*args[:3], 1, *args[4:])
+        else:
+            kwargs["epochs"] = 1
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", one_epoch)
+    namespace = prelude(os.fspath(pretrain_workdir))
+    exec(compile(source, "<example>", "exec"), namespace)
