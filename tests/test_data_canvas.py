@@ -101,9 +101,9 @@ def test_arrays_of_several_sizes_are_canvases_for_features_and_fine_tuning(tmp_p
     features = extract_features(model, images, batch_size=2)
     expected = model({k: tf.constant(v) for k, v in images.items()})["features"].numpy()
     np.testing.assert_allclose(features, expected, atol=1e-5)
-    dataset, batch_size, steps = training_dataset((images, labels), 2)
+    dataset, batch_size, num_examples = training_dataset((images, labels), 2)
     element, _ = next(iter(dataset))
-    assert element["image"].shape == (2, 37, 37, 3) and (batch_size, steps) == (2, 1)
+    assert element["image"].shape == (2, 37, 37, 3) and (batch_size, num_examples) == (2, 3)
 
 
 def test_pretrain_command_on_a_folder_logs_views_and_runs_knn(tmp_path):

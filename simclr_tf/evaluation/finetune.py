@@ -133,7 +133,7 @@ def training_dataset(train, batch_size, num_examples=None, seed=0):
         .repeat()
         .prefetch(tf.data.AUTOTUNE)
     )
-    return dataset, batch_size, int(num_examples or len(images))
+    return dataset, batch_size, int(num_examples or count)
 
 
 def _examples(steps_per_epoch, batch_size):
