@@ -108,6 +108,9 @@ _INTER_OP = flags.DEFINE_integer(
 _PRECISION = flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                                "Keras dtype policy.")
 _JIT = flags.DEFINE_boolean("jit", False, "Compile the step with XLA (jit_compile=True).")
+_MICRO = flags.DEFINE_integer(
+    "micro_batch_size", 0, "train: 0 = the plain step; M > 0 = the exact gradient in chunks of M "
+    "images per replica (SimCLR's `micro_batch_size`, gradient caching).")
 _FLOOR = flags.DEFINE_boolean("floor", False, "train: also time the encoder alone, FLOPs and the matmul peak.")
 _NUM_FILES = flags.DEFINE_integer(
     "num_files", 1024, "input: number of JPEG files (enough that a pass's start and end, where "
@@ -214,7 +217,8 @@ def settings(mode):
     return preset, dict(mode=mode, preset=_PRESET.value, encoder=encoder,
                         image_size=preset["image_size"], batch_size=preset["batch_size"],
                         replicas=_REPLICAS.value, inter_op_threads=inter_op_threads(),
-                        precision=_PRECISION.value, jit=_JIT.value)
+                        precision=_PRECISION.value, jit=_JIT.value,
+                        **({"micro_batch_size": _MICRO.value} if _MICRO.value else {}))
 
 
 def inter_op_threads():
@@ -266,6 +270,7 @@ def measure_train():
             projection_head=simclr_tf.ProjectionHead(num_layers=preset["head_layers"]),
             augment=build_augment(preset),
             temperature=preset["temperature"],
+            micro_batch_size=_MICRO.value,
         )
         model.compile(optimizer=simclr_tf.LARS(learning_rate=0.3, weight_decay=1e-6),
                       jit_compile=_JIT.value)

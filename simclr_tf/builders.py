@@ -55,6 +55,7 @@ def build_pretrainer(config, num_classes=None):
         num_classes=num_classes if m.probe else None,
         probe_weight_decay=config.optimizer.weight_decay,
         probe_from_projection_layer=m.probe_from_projection_layer,
+        micro_batch_size=m.micro_batch_size,
     )
 
 
