@@ -14,7 +14,8 @@ Modes:
   `--floor` (single device) it also times the encoder's forward and backward pass alone on
   ready-made views (the convolutions every implementation pays), reports the rest of the step as
   `overhead_fraction`, the encoder's FLOPs and the achieved GFLOP/s next to a measured float32
-  matmul peak.
+  matmul peak. `--micro_batch_size=M` times the exact chunked step (`SimCLR(micro_batch_size=M)`,
+  gradient caching) instead of the plain one.
 - `input`: the host pipeline alone on JPEG files written to a temporary folder (photo-like
   500 x 375 images by default): this package's (`simclr_tf.data.from_directory`: decode + resize
   + batch; augmentation runs on the device) against a reference-style per-example pipeline
@@ -85,6 +86,9 @@ SUITES["default"] = SUITES["quick"] + [
     ("augment 224 px b64 jit", ["--mode=augment", "--preset=r50_224", "--batch_size=64", "--jit"]),
     ("train r50_224 b16", ["--mode=train", "--preset=r50_224", "--floor"]),
     ("train r50_224 b64", ["--mode=train", "--preset=r50_224", "--batch_size=64"]),
+    # Gradient caching: batch 1,024 in chunks of 128 (compare with "train r18_cifar b128").
+    ("train r18_cifar b1024 micro 128", ["--mode=train", "--preset=r18_cifar", "--batch_size=1024",
+                                         "--micro_batch_size=128", "--steps=2", "--warmup=1"]),
 ]
 SUITES["smoke"] = [  # for tests: every mode at toy sizes
     ("train tiny", ["--mode=train", "--preset=tiny", "--steps=3", "--warmup=1", "--floor"]),
