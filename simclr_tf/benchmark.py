@@ -14,7 +14,8 @@ Modes:
   `--floor` (single device) it also times the encoder's forward and backward pass alone on
   ready-made views (the convolutions every implementation pays), reports the rest of the step as
   `overhead_fraction`, the encoder's FLOPs and the achieved GFLOP/s next to a measured float32
-  matmul peak.
+  matmul peak. `--micro_batch_size=M` times the exact chunked step (`SimCLR(micro_batch_size=M)`,
+  gradient caching) instead of the plain one.
 - `input`: the host pipeline alone on JPEG files written to a temporary folder (photo-like
   500 x 375 images by default): this package's (`simclr_tf.data.from_directory`: decode into a
   canvas at native resolution + batch; cropping and augmentation run on the device) against a
@@ -89,6 +90,9 @@ SUITES["default"] = SUITES["quick"] + [
     ("augment 224 px b64 jit", ["--mode=augment", "--preset=r50_224", "--batch_size=64", "--jit"]),
     ("train r50_224 b16", ["--mode=train", "--preset=r50_224", "--floor"]),
     ("train r50_224 b64", ["--mode=train", "--preset=r50_224", "--batch_size=64"]),
+    # Gradient caching: batch 1,024 in chunks of 128 (compare with "train r18_cifar b128").
+    ("train r18_cifar b1024 micro 128", ["--mode=train", "--preset=r18_cifar", "--batch_size=1024",
+                                         "--micro_batch_size=128", "--steps=2", "--warmup=1"]),
 ]
 SUITES["smoke"] = [  # for tests: every mode at toy sizes
     ("train tiny", ["--mode=train", "--preset=tiny", "--steps=3", "--warmup=1", "--floor"]),
@@ -112,6 +116,9 @@ _INTER_OP = flags.DEFINE_integer(
 _PRECISION = flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                                "Keras dtype policy.")
 _JIT = flags.DEFINE_boolean("jit", False, "Compile the step with XLA (jit_compile=True).")
+_MICRO = flags.DEFINE_integer(
+    "micro_batch_size", 0, "train: 0 = the plain step; M > 0 = the exact gradient in chunks of M "
+    "images per replica (SimCLR's `micro_batch_size`, gradient caching).")
 _FLOOR = flags.DEFINE_boolean("floor", False, "train: also time the encoder alone, FLOPs and the matmul peak.")
 _NUM_FILES = flags.DEFINE_integer(
     "num_files", 1024, "input: number of JPEG files (enough that a pass's start and end, where "
@@ -221,7 +228,8 @@ def settings(mode):
     return preset, dict(mode=mode, preset=_PRESET.value, encoder=encoder,
                         image_size=preset["image_size"], batch_size=preset["batch_size"],
                         replicas=_REPLICAS.value, inter_op_threads=inter_op_threads(),
-                        precision=_PRECISION.value, jit=_JIT.value)
+                        precision=_PRECISION.value, jit=_JIT.value,
+                        **({"micro_batch_size": _MICRO.value} if _MICRO.value else {}))
 
 
 def inter_op_threads():
@@ -273,6 +281,7 @@ def measure_train():
             projection_head=simclr_tf.ProjectionHead(num_layers=preset["head_layers"]),
             augment=build_augment(preset),
             temperature=preset["temperature"],
+            micro_batch_size=_MICRO.value,
         )
         model.compile(optimizer=simclr_tf.LARS(learning_rate=0.3, weight_decay=1e-6),
                       jit_compile=_JIT.value)

@@ -74,6 +74,7 @@ def build_pretrainer(config, num_classes=None):
         probe_weight_decay=config.optimizer.weight_decay,
         probe_from_projection_layer=m.probe_from_projection_layer,
         loss=loss_spec(config),
+        micro_batch_size=m.micro_batch_size,
     )
 
 

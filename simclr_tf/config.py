@@ -42,6 +42,9 @@ def default_config():
     c.model.synchronized_batch_norm = True  # global BN when there are several replicas
     c.model.probe = True  # online linear probe when the data has labels
     c.model.probe_from_projection_layer = 0
+    # 0: off; else the exact gradient in chunks of this many images per replica (gradient
+    # caching, docs/large_batches.md): batches beyond memory for one extra forward pass.
+    c.model.micro_batch_size = 0
 
     # === Augmentation ===
     c.augment = ml_collections.ConfigDict()

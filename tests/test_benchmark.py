@@ -143,6 +143,16 @@ def test_two_replicas_train_step_runs():
     assert result["inter_op_threads"] == 1
 
 
+@pytest.mark.large
+def test_micro_batched_train_step_runs():
+    proc = run_benchmark("--mode=train", "--preset=tiny", "--micro_batch_size=4", "--steps=1",
+                         "--warmup=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["micro_batch_size"] == 4 and result["batch_size"] == 16
+    assert result["images_per_s"] > 0 and result["peak_rss_mb"] > 100
+
+
 _LARGE = pytest.mark.large  # each starts a process (3 s); one stays in the default suite
 
 

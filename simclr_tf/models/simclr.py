@@ -6,6 +6,7 @@ import tensorflow as tf
 from simclr_tf.augment.base import image_inputs
 from simclr_tf.distribute import check_global_batch
 from simclr_tf.losses_alternatives import get_contrastive_loss
+from simclr_tf.models import grad_cache
 
 _NAN_ADVICE = (
     "SimCLR loss became NaN or Inf. Things to try: a lower learning rate or a longer warmup "
@@ -55,6 +56,12 @@ class SimCLR(keras.Model):
             dict `{"name": ..., "semi_hard": bool, "margin": float}` (paper Table 2 / Table 4;
             see `simclr_tf.losses_alternatives.get_contrastive_loss`). Stored as
             `contrastive_loss` (Keras' `compile` owns the attribute `loss`).
+        micro_batch_size: 0 (off) or the number of images per chunk of the training step's
+            exact chunked gradient (gradient caching, arXiv:2101.06983; see
+            `simclr_tf/models/grad_cache.py` and docs/large_batches.md): memory of one chunk,
+            one more forward pass, the same loss and gradient as the whole batch at once
+            (batch norm in training mode normalises each chunk with its own statistics). The
+            batch per replica must be a multiple of it.
 
     Example:
 
@@ -82,6 +89,7 @@ class SimCLR(keras.Model):
         probe_weight_decay=1e-6,
         probe_from_projection_layer=0,
         loss="nt_xent",
+        micro_batch_size=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -99,6 +107,13 @@ class SimCLR(keras.Model):
         if probe_weight_decay < 0:
             raise ValueError(
                 f"`probe_weight_decay` must be >= 0. Received: probe_weight_decay={probe_weight_decay}"
+            )
+        if isinstance(micro_batch_size, bool) or int(micro_batch_size) != micro_batch_size or (
+            micro_batch_size < 0
+        ):
+            raise ValueError(
+                "`micro_batch_size` must be 0 (off) or a positive integer. "
+                f"Received: micro_batch_size={micro_batch_size!r}"
             )
         # === Layers ===
         self.encoder = encoder
@@ -121,6 +136,7 @@ class SimCLR(keras.Model):
         self.probe_from_projection_layer = int(probe_from_projection_layer)
         # A plain copy: Keras would wrap a dict attribute in a tracking container.
         self.contrastive_loss = dict(loss) if isinstance(loss, dict) else loss
+        self.micro_batch_size = int(micro_batch_size)
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.contrast_loss_tracker = keras.metrics.Mean(name="contrast_loss")
@@ -231,16 +247,26 @@ class SimCLR(keras.Model):
         )
         return loss, decay
 
-    def _step(self, data, training):
+    def _prepare(self, data):
+        """(views, labels): `[view1; view2]` of the batch, and the checked labels when the probe
+        trains (else None)."""
         images, labels = self._unpack(data)
         use_probe = self.probe is not None and labels is not None
-        if use_probe:
-            labels = self._check_labels(labels)
+        labels = self._check_labels(labels) if use_probe else None
         view1 = self.augment(images, training=True)
         view2 = self.augment(images, training=True)
-        views = tf.concat([view1, view2], axis=0)
-        outputs, head_outputs = self._forward(views, training=training)
-        z1, z2 = tf.split(tf.cast(outputs["projection"], tf.float32), 2, axis=0)
+        return tf.concat([view1, view2], axis=0), labels
+
+    def _step(self, data, training):
+        views, labels = self._prepare(data)
+        outputs, _ = self._forward(views, training=training)
+        return self._loss(outputs["projection"], outputs.get("probe_logits"), labels)
+
+    def _loss(self, projection, probe_logits, labels):
+        """(loss, contrast, probe_terms) from the `[view1; view2]` projections (and the probe's
+        logits and labels; `labels=None`: no probe loss)."""
+        use_probe = labels is not None
+        z1, z2 = tf.split(tf.cast(projection, tf.float32), 2, axis=0)
         contrast = self._contrastive_loss_fn(
             z1, z2, temperature=self.temperature, hidden_norm=self.hidden_norm
         )
@@ -248,9 +274,9 @@ class SimCLR(keras.Model):
         probe_terms = None
         if use_probe:
             both_labels = tf.concat([labels, labels], axis=0)
-            probe_loss, decay = self._probe_loss(outputs["probe_logits"], both_labels)
+            probe_loss, decay = self._probe_loss(probe_logits, both_labels)
             loss = loss + probe_loss + decay
-            probe_terms = (probe_loss, both_labels, outputs["probe_logits"])
+            probe_terms = (probe_loss, both_labels, probe_logits)
         return loss, contrast, probe_terms
 
     def _update_metrics(self, loss, contrast, probe_terms):
@@ -271,22 +297,33 @@ class SimCLR(keras.Model):
             logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
 
-    def train_step(self, data):
+    def _scaled_loss(self, loss):
+        """The loss the gradient is taken of: checked, per replica, scaled for mixed precision."""
+        loss = tf.debugging.check_numerics(loss, _NAN_ADVICE)
+        # Each replica's loss is a mean over its local anchors; gradients are summed over
+        # replicas, so dividing by R makes the update the global-batch mean.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            loss, contrast, probe_terms = self._step(data, training=True)
-            loss = tf.debugging.check_numerics(loss, _NAN_ADVICE)
-            # Each replica's loss is a mean over its local anchors; gradients are summed over
-            # replicas, so dividing by R makes the update the global-batch mean.
-            scaled = loss / tf.cast(replicas, loss.dtype)
-            scaled = self.optimizer.scale_loss(scaled)
-        self._exclude_probe_from_lars()  # at trace time, once the probe's variables exist
+        return self.optimizer.scale_loss(loss / tf.cast(replicas, loss.dtype))
+
+    def _trainable_for(self, probe_terms):
         variables = self.trainable_variables
         if probe_terms is None and self.probe is not None:
             # Unlabelled data: the probe gets no gradient; leave it out rather than warn.
             probe_ids = {id(v) for v in self.probe.trainable_variables}
             variables = [v for v in variables if id(v) not in probe_ids]
-        gradients = tape.gradient(scaled, variables)
+        return variables
+
+    def train_step(self, data):
+        if self.micro_batch_size:
+            loss, contrast, probe_terms, gradients, variables = grad_cache.loss_and_gradients(
+                self, data)
+        else:
+            with tf.GradientTape() as tape:
+                loss, contrast, probe_terms = self._step(data, training=True)
+                scaled = self._scaled_loss(loss)
+            variables = self._trainable_for(probe_terms)
+            gradients = tape.gradient(scaled, variables)
+        self._exclude_probe_from_lars()  # at trace time, once the probe's variables exist
         self.optimizer.apply(gradients, variables)
         self._update_metrics(loss, contrast, probe_terms)
         return self._logs(with_probe=probe_terms is not None)
@@ -364,6 +401,7 @@ class SimCLR(keras.Model):
                     if isinstance(self.contrastive_loss, dict)
                     else self.contrastive_loss
                 ),
+                "micro_batch_size": self.micro_batch_size,
             }
         )
         return config
