@@ -67,6 +67,11 @@ def test_grids_and_overrides():
     assert config.loss.name == "margin_triplet" and config.loss.semi_hard and config.loss.margin == 1.6
     supervised = [c for c in cells_for("color_strength", "small") if c["kind"] == "supervised"]
     assert len(supervised) == 5 and cell_config(supervised[0], "small").mode == "supervised"
+    # Figure 9 reaches batch 1,024 on a CPU through micro-batches of 128 (exact gradient).
+    fig9 = {c["name"]: cell_config(c, "small") for c in cells_for("batch_size_epochs", "small")}
+    assert max(c.batch_size for c in fig9.values()) == 1024
+    assert {c.batch_size: c.model.micro_batch_size for c in fig9.values()} == {
+        32: 0, 128: 0, 512: 128, 1024: 128}
     with pytest.raises(ValueError, match="study='fig5'"):
         cells_for("fig5", "tiny")
 
