@@ -35,11 +35,21 @@ def two_replicas():
 
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
-    """Each test starts with float32 policy and fresh Keras names."""
+    """Each test starts with float32 policy and fresh Keras names, and leaves the logging as it
+    found it: a test that runs the training command's `main()` in-process installs its quiet
+    filter and verbosity, which would hide later tests' log lines from `caplog`."""
+    from absl import logging as absl_logging
+
     keras.mixed_precision.set_global_policy("float32")
     keras.utils.clear_session()
+    verbosity = absl_logging.get_verbosity()
     yield
     keras.mixed_precision.set_global_policy("float32")
+    from simclr_tf.train import quiet_logs
+
+    quiet_logs(verbosity=1)  # removes a leftover filter
+    absl_logging.set_verbosity(verbosity)
+    tf.get_logger().setLevel("WARNING")
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,10 @@ def test_dispatch_folder_split_sub_folder(tmp_path, caplog):
         assert np.all(canvas[:h, :w] == value) and canvas[h:].max() == 0 and canvas[:, w:].max() == 0
     np.testing.assert_array_equal(labels, np.repeat([0, 1, 2], 3))
     # No `validation` sub-folder: the folder itself, whose classes are then `test` and `train`.
+    from absl import logging as absl_logging
+
+    # absl's own level: a test that parsed and unparsed the absl flags leaves it at WARNING.
+    absl_logging.set_verbosity(absl_logging.INFO)
     with caplog.at_level(logging.INFO):
         _, info = get_dataset(f"dir:{tmp_path}", "validation", 2, 8, with_info=True)
     assert info.class_names == ("test", "train") and "has no 'validation' sub-folder" in caplog.text

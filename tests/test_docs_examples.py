@@ -72,12 +72,18 @@ def prelude(pretrain_workdir):
     labels = rng.integers(0, 10, 8).astype(np.int32)
     (x_train, y_train), (x_test, y_test) = load_embedded_arrays("train"), load_embedded_arrays("test")
     x_train, y_train, x_test, y_test = x_train[:1024], y_train[:1024], x_test[:256], y_test[:256]
+    # Two images of several sizes in a canvas (top-left, zero padding), as simclr_tf.data yields.
+    sizes = np.array([[30, 24], [20, 48]], np.int32)
+    canvas = np.zeros((2, 48, 48, 3), np.uint8)
+    for k, (h, w) in enumerate(sizes):
+        canvas[k, :h, :w] = rng.integers(0, 256, (h, w, 3))
     # `runs/demo`, the demo's work directory: the session's tiny pretraining run.
     os.makedirs("runs")
     os.symlink(pretrain_workdir, os.path.join("runs", "demo"))
     return dict(
         simclr_tf=simclr_tf, np=np, tf=tf, keras=keras,
         images=images,
+        canvas=canvas, sizes=sizes,
         ds=tf.data.Dataset.from_tensor_slices(((images * 255).astype(np.uint8), labels)).batch(
             8, drop_remainder=True),
         x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,

@@ -217,6 +217,9 @@ def test_notebooks_use_only_public_simclr_tf_names():
         for module, names in re.findall(r"from (simclr_tf[\w.]*) import ([\w, ]+)", source):
             imported = importlib.import_module(module)
             for attr in (n.strip() for n in names.split(",")):
+                if not hasattr(imported, attr) and not attr.startswith("_"):
+                    # `from package import submodule` works whether or not it was imported before.
+                    importlib.import_module(f"{module}.{attr}")
                 assert hasattr(imported, attr) and not attr.startswith("_"), f"{name}: {module}.{attr}"
 
 
