@@ -71,7 +71,7 @@ def prelude(pretrain_workdir):
     images = rng.random((8, 32, 32, 3), dtype=np.float32)  # float in [0, 1]: every API takes it
     labels = rng.integers(0, 10, 8).astype(np.int32)
     (x_train, y_train), (x_test, y_test) = load_embedded_arrays("train"), load_embedded_arrays("test")
-    x_train, y_train, x_test, y_test = x_train[:1024], y_train[:1024], x_test[:256], y_test[:256]
+    x_train, y_train, x_test, y_test = x_train[:512], y_train[:512], x_test[:128], y_test[:128]
     # Two images of several sizes in a canvas (top-left, zero padding), as simclr_tf.data yields.
     sizes = np.array([[30, 24], [20, 48]], np.int32)
     canvas = np.zeros((2, 48, 48, 3), np.uint8)
@@ -87,7 +87,7 @@ def prelude(pretrain_workdir):
         ds=tf.data.Dataset.from_tensor_slices(((images * 255).astype(np.uint8), labels)).batch(
             8, drop_remainder=True),
         x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-        train=(x_train, y_train), test=(x_test, y_test), x_unlabelled=x_train[:256],
+        train=(x_train, y_train), test=(x_test, y_test), x_unlabelled=x_train[:128],
         train_features=rng.normal(size=(64, 16)).astype(np.float32),
         test_features=rng.normal(size=(16, 16)).astype(np.float32),
         model=tiny_simclr(), small_simclr_model=tiny_simclr(),

@@ -5,25 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.tiny import FixedViews, images_and_labels
+from helpers.tiny import FixedViews, images_and_labels, small_encoder
 from simclr_tf.models import grad_cache
-from simclr_tf.models.layer_utils import BatchNormalization
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.simclr import SimCLR
 
 
 def small_model(micro_batch_size=0, num_classes=4, synchronized=False):
-    """Conv + (fused) BN + ReLU + pool: traces in a fraction of a ResNet's time."""
-    encoder = keras.Sequential([
-        keras.Input((16, 16, 3)),
-        keras.layers.Conv2D(8, 3, strides=2, use_bias=False),
-        BatchNormalization(momentum=0.9, synchronized=synchronized),
-        keras.layers.ReLU(),
-        keras.layers.Conv2D(8, 3, use_bias=False),
-        BatchNormalization(momentum=0.9, synchronized=synchronized),
-        keras.layers.ReLU(),
-        keras.layers.GlobalAveragePooling2D(),
-    ])
+    encoder = small_encoder(16, synchronized)
     model = SimCLR(
         encoder=encoder,
         projection_head=ProjectionHead(num_layers=2, output_dim=8,
