@@ -21,6 +21,10 @@ import simclr_tf
 from simclr_tf.data import load_embedded_arrays
 from simclr_tf.models import resnet
 
+# One pytest-xdist worker runs this group (`--dist loadgroup`):
+# the session pretraining run these modules start from is then made once.
+pytestmark = pytest.mark.xdist_group("pretrain")
+
 SKIP = re.compile(r"<!--\s*example:\s*skip\s*\((.+)\)\s*-->")
 TINY_WIDTH = 1 / 16
 
@@ -112,6 +116,8 @@ def test_example_runs(source, skip, pretrain_workdir, tmp_path, monkeypatch):
             args = (*args[:3], 1, *args[4:])
         else:
             kwargs["epochs"] = 1
+        if kwargs.get("steps_per_epoch"):  # e.g. the quick start's 98 steps of a repeated ds
+            kwargs["steps_per_epoch"] = min(kwargs["steps_per_epoch"], 2)
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", one_epoch)
