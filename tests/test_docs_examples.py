@@ -21,10 +21,6 @@ import simclr_tf
 from simclr_tf.data import load_embedded_arrays
 from simclr_tf.models import resnet
 
-# One pytest-xdist worker runs this group (`--dist loadgroup`):
-# the session pretraining run these modules start from is then made once.
-pytestmark = pytest.mark.xdist_group("pretrain")
-
 SKIP = re.compile(r"<!--\s*example:\s*skip\s*\((.+)\)\s*-->")
 TINY_WIDTH = 1 / 16
 

@@ -16,10 +16,6 @@ from simclr_tf.evaluation.classifier import Classifier
 from simclr_tf.evaluation.modes import run_mode
 from simclr_tf.evaluation.pretrained import load_pretrained
 
-# One pytest-xdist worker runs this group (`--dist loadgroup`):
-# the session pretraining run these modules start from is then made once.
-pytestmark = pytest.mark.xdist_group("pretrain")
-
 
 def test_linear_eval_command_end_to_end(pretrain_workdir, tmp_path):
     """`python -m simclr_tf.train --config.mode=linear_eval` from a pretraining work directory."""

@@ -19,10 +19,6 @@ from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
 from simclr_tf.optimizers.lars import LARS
 
-# One pytest-xdist worker runs this group (`--dist loadgroup`):
-# the module pretraining is then made once.
-pytestmark = pytest.mark.xdist_group("linear")
-
 CHANCE = 0.1  # ten balanced classes
 
 

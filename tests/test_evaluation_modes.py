@@ -15,10 +15,6 @@ from simclr_tf.evaluation.label_fractions import labelled_dataset, stratified_fr
 from simclr_tf.evaluation.modes import run_mode
 from simclr_tf.evaluation.pretrained import load_pretrained
 
-# One pytest-xdist worker runs this group (`--dist loadgroup`):
-# the session pretraining run these modules start from is then made once.
-pytestmark = pytest.mark.xdist_group("pretrain")
-
 
 def test_stratified_fraction_keeps_each_class_share_and_is_seeded():
     labels = np.repeat(np.arange(4), [100, 50, 7, 1])

@@ -23,10 +23,6 @@ from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
 
-# One pytest-xdist worker runs this group (`--dist loadgroup`):
-# the module exports (and saved_model_cli runs) are then made once.
-pytestmark = pytest.mark.xdist_group("export")
-
 SIZE = 36  # > 32 px, so the evaluation path centre-crops 0.875 before resizing.
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 ATOL = 1e-5

@@ -27,10 +27,6 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-# One pytest-xdist worker runs this group (`--dist loadgroup`):
-# the pretraining notebook run the others read is then made once.
-pytestmark = pytest.mark.xdist_group("notebooks")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLAB = os.path.join(ROOT, "colab")
 NOTEBOOKS = ("pretrain_tpu.ipynb", "linear_eval.ipynb", "inference.ipynb")
