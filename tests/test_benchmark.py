@@ -75,7 +75,8 @@ def test_peak_rss_is_the_kernels_high_water_mark():
     assert hwm_kib / 1024 - 1 <= peak <= hwm_kib / 1024 + 5, (peak, hwm_kib)
 
 
-@pytest.mark.large  # three subprocesses; the default suite checks the figures' arithmetic and a usage error
+# three subprocesses; the default suite checks the figures' arithmetic and a usage error
+@pytest.mark.large
 def test_smoke_suite_prints_every_mode_as_json():
     proc = run_benchmark("--suite=smoke")
     # The largest child this process has waited for: the benchmark's peak cannot exceed it.

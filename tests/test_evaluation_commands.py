@@ -41,7 +41,9 @@ def test_linear_eval_command_end_to_end(pretrain_workdir, tmp_path):
     assert results["top5"] >= results["top1"]
 
 
-@pytest.mark.large  # three runs; the default suite runs finetune mode in test_evaluation_modes.py and distillation in test_evaluation_distill.py
+# three runs; the default suite runs finetune mode in test_evaluation_modes.py and distillation in
+# test_evaluation_distill.py
+@pytest.mark.large
 def test_finetune_then_distill_modes(pretrain_workdir, tmp_path):
     finetune = str(tmp_path / "finetune")
     config = tiny_config(

@@ -78,7 +78,9 @@ def test_distiller_checks_its_arguments():
         Distiller(tiny_classifier(), tiny_classifier(), temperature=-1.0)
 
 
-@pytest.mark.large  # two trainings; the default suite distils in test_distillation_with_the_labelled_loss_and_a_different_input_size
+# two trainings; the default suite distils in
+# test_distillation_with_the_labelled_loss_and_a_different_input_size
+@pytest.mark.large
 def test_distillation_makes_a_smaller_student_agree_with_its_teacher():
     (x, y), (xt, yt) = load_embedded_arrays("train"), load_embedded_arrays("test")
     x, y, xt, yt = x[::10], y[::10], xt[::4], yt[::4]

@@ -4,10 +4,12 @@ and the config's augmentation choice (`augment.transforms`, `augment.asymmetric`
 import json
 import os
 
+import numpy as np
 import pytest
 
 from simclr_tf import builders
 from simclr_tf.augment import ComposedAugment, SimCLRAugment
+from simclr_tf.data import load_arrays
 from simclr_tf.study.budgets import base_config
 
 
@@ -43,10 +45,6 @@ def test_supervised_mode_trains_and_evaluates(tmp_path):
     assert written["num_examples"] == 2000  # the whole colour_shapes test split
     # The reported scores are the saved classifier's own predictions on that split (labels out
     # of order, another model's or a subset's predictions give other numbers).
-    import numpy as np
-
-    from simclr_tf.data import load_arrays
-
     x, y = load_arrays(config.dataset, "test", image_size=config.image_size)
     predicted = np.argmax(classifier.predict(x, batch_size=500, verbose=0), axis=1)
     assert written["top1"] == pytest.approx(np.mean(predicted == y), abs=1e-6)

@@ -58,7 +58,9 @@ def history(workdir):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.large  # two processes; the default suite resumes in-process (test_checkpoint_keeps_last_n_and_restores_everything, test_workdir.py's ram:// resume)
+# two processes; the default suite resumes in-process
+# (test_checkpoint_keeps_last_n_and_restores_everything, test_workdir.py's ram:// resume)
+@pytest.mark.large
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     """Kill the process hard in its second epoch (after its first checkpoint), restart: the run
     ends with the same weights, optimiser state and seed state as an uninterrupted run of the

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from simclr_tf.models.layer_utils import BatchNormalization
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
@@ -43,8 +44,6 @@ class FixedViews(keras.layers.Layer):
 def small_encoder(image_size=16, synchronized=False):
     """Conv + (fused) BN + ReLU, twice, + pool: a step traces and compiles in a fraction of a
     ResNet-18's time, for tests of the step's mechanics rather than of the ResNet."""
-    from simclr_tf.models.layer_utils import BatchNormalization
-
     return keras.Sequential([
         keras.Input((image_size, image_size, 3)),
         keras.layers.Conv2D(8, 3, strides=2, use_bias=False),
