@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from simclr_tf.evaluation.knn import knn_accuracy, knn_classify
+from simclr_tf.evaluation.label_fractions import stratified_fraction
 from simclr_tf.evaluation.linear_eval import train_linear_classifier
+from simclr_tf.evaluation.report import evaluate_features
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,6 +60,29 @@ def test_linear_classifier_learns_separable_data(rng):
     assert result["top1"] > 0.85 and result["top5"] == 1.0
 
 
+def test_report_low_label_columns_train_on_the_labelled_subset_only(rng):
+    """The 10 % column's classifier sees only its stratified subset; 100 % and kNN see all.
+
+    Four well-separated clusters. The training images of the 10 % subset (the seeded draw the
+    report makes from the labels) sit in their class's cluster; every other training image sits
+    in the next class's cluster. A classifier on the subset alone is right on the test set; one
+    on all the labels, or kNN over all of them, learns the shift and is wrong.
+    """
+    centres = 6.0 * np.eye(4, 8)
+    y = np.repeat(np.arange(4), 250)
+    subset = stratified_fraction(y, 0.1, seed=3)
+    cluster = (y + 1) % 4
+    cluster[subset] = y[subset]
+    x = (centres[cluster] + rng.normal(size=(1000, 8))).astype(np.float32)
+    y_test = np.repeat(np.arange(4), 50)
+    x_test = (centres[y_test] + rng.normal(size=(200, 8))).astype(np.float32)
+    result = evaluate_features(x, y, x_test, y_test, 4, standardize=True, seed=3, epochs=5,
+                               batch_size=64)
+    assert set(result) >= {"top1", "top5", "top1_1pct", "top1_10pct", "knn_top1"}
+    assert result["top1_10pct"] > 0.95, result
+    assert result["top1"] < 0.1 and result["knn_top1"] < 0.1, result
+
+
 def test_demo_command_writes_results_and_summaries(tmp_path):
     """The main job's path at a tiny size: results.json, curves, views, TensorBoard, export."""
     workdir = str(tmp_path / "demo")
@@ -82,8 +107,12 @@ def test_demo_command_writes_results_and_summaries(tmp_path):
     for name in ("simclr", "random_init", "raw_pixels"):
         assert results[f"{name}_top1"] > 0.3, results
         assert results[f"{name}_top1"] < results[f"{name}_top5"] <= 1.0
+        assert results[f"{name}_knn_top1"] > 0.3, results
+        # 10 images of the 1,000 (one per class) train the 1 % column: above chance, below all.
+        assert 0.15 < results[f"{name}_top1_1pct"] < results[f"{name}_top1"], results
     # The printed table is results.json's numbers.
-    printed = f"{100 * results['simclr_top1']:6.2f}% {100 * results['simclr_top5']:6.2f}%"
+    printed = " ".join(f"{100 * results[f'simclr_{k}']:7.2f}%" for k in (
+        "top1_1pct", "top1_10pct", "top1", "top5", "knn_top1"))
     assert printed.encode() in done.stdout, done.stdout.decode()[-2000:]
     assert results["wall_time_s"] > results["pretrain_time_s"] > 0
     for name in ("training_curves.png", "views.png", "config.json", "history.csv"):

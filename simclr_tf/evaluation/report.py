@@ -2,8 +2,15 @@
 
 Used by the offline demo (README's first command) and by any config with
 `eval.compare_baselines = True`: the SimCLR encoder, the same encoder randomly initialised, and a
-linear model on raw pixels are each evaluated with the same linear protocol on the same data, and
+linear model on raw pixels are each evaluated with the same protocols on the same data, and
 the table, `results.json`, a PNG of the training curves and a PNG grid of views are written.
+
+SimCLR's value is label efficiency, so each representation is evaluated four ways on frozen
+features: a linear classifier trained with 1 %, 10 % and 100 % of the training labels (the
+paper's semi-supervised fractions, class-stratified and seeded), and a kNN classifier (k = 200,
+cosine, all labels). The 1 % and 10 % classifiers see their labelled subset repeated to the size
+of the whole training set, so every column trains the same number of steps at the same batch
+size and learning rate: only the number of distinct labelled images differs.
 """
 
 import csv
@@ -15,11 +22,61 @@ from absl import logging
 
 from simclr_tf import workdir as wd
 
-from simclr_tf.evaluation.linear_eval import linear_evaluation, train_linear_classifier
+from simclr_tf.evaluation.features import extract_features
+from simclr_tf.evaluation.knn import knn_accuracy
+from simclr_tf.evaluation.label_fractions import stratified_fraction
+from simclr_tf.evaluation.linear_eval import train_linear_classifier
+
+# The label fractions of the report's low-label columns (the paper's 1 % and 10 %), and the
+# kNN classifier's neighbours (as the online kNN monitor and lightly / solo-learn report it).
+LABEL_FRACTIONS = (0.01, 0.1)
+KNN_K = 200
+
+
+def evaluate_features(train_features, train_labels, test_features, test_labels, num_classes,
+                      standardize=False, seed=0, **kwargs):
+    """Linear evaluation with 100 % and `LABEL_FRACTIONS` of the labels, and kNN, on features.
+
+    Args:
+        train_features, test_features: (N, D) arrays of one frozen representation.
+        train_labels, test_labels: (N,) integer labels.
+        num_classes: number of classes.
+        standardize: z-score the features with the training statistics (of all N training
+            images, as a frozen preprocessing step) before every classifier, kNN included.
+        seed: seeds the labelled subsets (`stratified_fraction`) and the classifiers.
+        **kwargs: `train_linear_classifier`'s `epochs`, `batch_size`, `base_learning_rate`,
+            `weight_decay`.
+
+    Returns:
+        dict: `top1`, `top5`, `train_top1` of the classifier on all labels; `top1_1pct`,
+        `top1_10pct` (one key per fraction, `top1_{100 * f:g}pct`); `knn_top1`.
+    """
+    train_features = np.asarray(train_features, np.float32)
+    test_features = np.asarray(test_features, np.float32)
+    train_labels = np.asarray(train_labels).reshape(-1)
+    if standardize:
+        mean = train_features.mean(0, keepdims=True)
+        std = train_features.std(0, keepdims=True) + 1e-6
+        train_features = (train_features - mean) / std
+        test_features = (test_features - mean) / std
+    common = dict(num_classes=num_classes, seed=seed, **kwargs)
+    result = train_linear_classifier(train_features, train_labels, test_features, test_labels,
+                                     **common)
+    for fraction in LABEL_FRACTIONS:
+        keep = stratified_fraction(train_labels, fraction, seed=seed)
+        # Repeated to the whole set's size: the same steps and batches as the 100 % classifier.
+        keep = np.resize(keep, len(train_labels))
+        subset = train_linear_classifier(train_features[keep], train_labels[keep], test_features,
+                                         test_labels, **common)
+        result[f"top1_{100 * fraction:g}pct"] = subset["top1"]
+    result["knn_top1"] = knn_accuracy(train_features, train_labels, test_features, test_labels,
+                                      num_classes, k=KNN_K)
+    return result
 
 
 def evaluation_report(model, config, workdir, train, test, num_classes, summary):
-    """Runs the three linear evaluations and writes the report files; returns the results dict.
+    """Evaluates the three representations (`evaluate_features`), writes the report files and
+    returns the results dict (`results.json`'s content).
 
     Args:
         model: the pretrained `SimCLR` model.
@@ -41,17 +98,22 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
         seed=config.seed,
     )
     standardize = bool(e.standardize_features)
-    results = {"simclr": linear_evaluation(model, train, test, standardize=standardize, **kwargs)}
+
+    def evaluate(encoder):
+        embed = lambda x: extract_features(encoder, x, e.batch_size)  # noqa: E731
+        return evaluate_features(embed(train[0]), train[1], embed(test[0]), test[1],
+                                 standardize=standardize, **kwargs)
+
+    results = {"simclr": evaluate(model)}
+    # Built after the first evaluation seeded the global generator, as it always was: the
+    # random-init baseline of a seed stays the same from run to run.
     random_model = builders.build_pretrainer(config, num_classes=None)
     random_model(train[0][:2])
-    results["random_init"] = linear_evaluation(
-        random_model, train, test, standardize=standardize, **kwargs
-    )
+    results["random_init"] = evaluate(random_model)
     # Raw pixels are always z-scored: unscaled 0-1 pixels would handicap this baseline.
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
-    results["raw_pixels"] = train_linear_classifier(
-        flat(train[0]), train[1], flat(test[0]), test[1], standardize=True, **kwargs
-    )
+    results["raw_pixels"] = evaluate_features(
+        flat(train[0]), train[1], flat(test[0]), test[1], standardize=True, **kwargs)
 
     payload = {
         "simclr_top1": results["simclr"]["top1"],
@@ -60,11 +122,15 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
         "simclr_top5": results["simclr"]["top5"],
         "random_init_top5": results["random_init"]["top5"],
         "raw_pixels_top5": results["raw_pixels"]["top5"],
+        **{f"{name}_{key}": r[key] for name, r in results.items() for key in sorted(r)
+           if key.startswith("top1_") or key == "knn_top1"},
         "linear_eval": {
             "train_examples": int(len(train[0])),
             "test_examples": int(len(test[0])),
             "epochs": int(e.epochs),
             "protocol": "frozen features, zero-init linear layer, Nesterov SGD, cosine decay",
+            "label_fractions": [float(f) for f in LABEL_FRACTIONS],
+            "knn_k": KNN_K,
             "standardized_features": standardize,
         },
         **{k: v for k, v in summary.items() if isinstance(v, (int, float, str))},
@@ -80,14 +146,19 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
 
 
 def format_table(results):
+    """The report's table: top-1 with 1 % / 10 % / 100 % of the labels, top-5, kNN top-1."""
     rows = [
         ("SimCLR encoder (pretrained)", results["simclr"]),
         ("same encoder, random init", results["random_init"]),
         ("linear model on raw pixels", results["raw_pixels"]),
     ]
-    lines = ["", f"{'linear evaluation':<30} {'top-1':>7} {'top-5':>7}", "-" * 46]
+    fractions = [f"top1_{100 * f:g}pct" for f in LABEL_FRACTIONS]
+    heads = [f"{100 * f:g}% lab" for f in LABEL_FRACTIONS] + ["top-1", "top-5", "kNN"]
+    lines = ["", f"{'linear evaluation (top-1 %)':<30}" + "".join(f" {h:>8}" for h in heads),
+             "-" * (30 + 9 * len(heads))]
     for name, r in rows:
-        lines.append(f"{name:<30} {100 * r['top1']:6.2f}% {100 * r['top5']:6.2f}%")
+        values = [r[k] for k in fractions] + [r["top1"], r["top5"], r["knn_top1"]]
+        lines.append(f"{name:<30}" + "".join(f" {100 * v:7.2f}%" for v in values))
     return "\n".join(lines)
 
 
