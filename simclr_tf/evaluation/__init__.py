@@ -11,10 +11,11 @@ from simclr_tf.evaluation.label_fractions import stratified_fraction
 from simclr_tf.evaluation.linear_eval import linear_evaluation, train_linear_classifier
 from simclr_tf.evaluation.modes import MODES, run_mode
 from simclr_tf.evaluation.pretrained import build_classifier, load_pretrained
+from simclr_tf.evaluation.report import evaluate_features
 
 __all__ = [
     "Classifier", "Distiller", "ExportedEncoder", "MODES", "build_classifier", "distill",
-    "distillation_loss", "evaluate_classifier", "extract_dataset_features", "extract_features",
-    "fine_tune", "knn_accuracy", "knn_classify", "linear_evaluation", "load_pretrained",
-    "run_mode", "stratified_fraction", "train_linear_classifier",
+    "distillation_loss", "evaluate_classifier", "evaluate_features", "extract_dataset_features",
+    "extract_features", "fine_tune", "knn_accuracy", "knn_classify", "linear_evaluation",
+    "load_pretrained", "run_mode", "stratified_fraction", "train_linear_classifier",
 ]
