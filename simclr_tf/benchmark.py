@@ -511,20 +511,23 @@ def decode_only_dataset(folder, size, batch):
 
 
 def bare_dataset(folder, size, batch):
-    """This package's per-image work without its bad-file bookkeeping: decode into a canvas at
-    native resolution (`decode_native`, `to_canvas`), one parallel map, batch."""
+    """This package's per-image work without its bad-file bookkeeping: decode at native
+    resolution (`decode_native`), one parallel map, then padded into the canvas as it is
+    batched (`padded_batch`), as `from_directory` does."""
     import tensorflow as tf
 
-    from simclr_tf.data.common import decode_native, default_canvas_size, to_canvas
+    from simclr_tf.data.common import decode_native, default_canvas_size, with_size
     from simclr_tf.data.directory import decode_image
 
     canvas = default_canvas_size(size)
 
     def load(path):
-        native = decode_native(tf.io.read_file(path), 3, canvas, lambda e: decode_image(e, 3))
-        return to_canvas(native, canvas)
+        return with_size(decode_native(tf.io.read_file(path), 3, canvas, lambda e: decode_image(e, 3)))
 
-    return map_jpeg_files(folder, load, batch)
+    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
+    ds = files.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    shapes = {"image": [canvas, canvas, 3], "image_size": [2]}
+    return ds.padded_batch(batch, padded_shapes=shapes).prefetch(tf.data.AUTOTUNE)
 
 
 def time_dataset(ds, batches, skip):
