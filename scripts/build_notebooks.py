@@ -144,7 +144,7 @@ def pretrain_notebook():
             # Optimisation: the global batch (all TPU cores), LARS with warmup + cosine.
             BATCH_SIZE = 512  # @param {{type:"integer"}}
             EPOCHS = 100  # @param {{type:"integer"}}
-            STEPS_PER_EPOCH = None  # @param {{type:"raw"}} None: one pass over TRAIN_SPLIT; N: N batches
+            STEPS_PER_EPOCH = None  # @param {{type:"raw"}} None: a pass over TRAIN_SPLIT; N batches
             WARMUP_EPOCHS = 10  # @param {{type:"integer"}}
             BASE_LEARNING_RATE = 1.0  # @param {{type:"number"}} x BATCH_SIZE / 256
             WEIGHT_DECAY = 1e-4  # @param {{type:"number"}}

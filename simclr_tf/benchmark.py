@@ -530,7 +530,8 @@ def bare_dataset(folder, size, batch):
     canvas = default_canvas_size(size)
 
     def load(path):
-        return with_size(decode_native(tf.io.read_file(path), 3, canvas, lambda e: decode_image(e, 3)))
+        encoded = tf.io.read_file(path)
+        return with_size(decode_native(encoded, 3, canvas, lambda e: decode_image(e, 3)))
 
     files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
     ds = files.map(load, num_parallel_calls=tf.data.AUTOTUNE)
@@ -633,7 +634,7 @@ def measure_input():
         decode_only_speedup_vs_reference_style=round(ratio("decode_only"), 2),
         images_per_s_by_round={name: [round(r, 1) for r in values] for name, values in rates.items()},
         images_per_cpu_s={name: round(statistics.median(v), 1) for name, v in cpu_rates.items()},
-        cpu_speedup_vs_reference_style={name: round(ratio(name, cpu_rates), 2) for name in cpu_rates},
+        cpu_speedup_vs_reference_style={n: round(ratio(n, cpu_rates), 2) for n in cpu_rates},
         images_per_cpu_s_by_round={name: [round(r, 1) for r in v] for name, v in cpu_rates.items()},
         host_cores=cores, peak_rss_mb=peak_rss_mb(),
     )
