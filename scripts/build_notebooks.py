@@ -144,7 +144,7 @@ def pretrain_notebook():
             # Optimisation: the global batch (all TPU cores), LARS with warmup + cosine.
             BATCH_SIZE = 512  # @param {{type:"integer"}}
             EPOCHS = 100  # @param {{type:"integer"}}
-            STEPS_PER_EPOCH = None  # @param {{type:"raw"}} None: one pass over TRAIN_SPLIT
+            STEPS_PER_EPOCH = None  # @param {{type:"raw"}} None: a pass over TRAIN_SPLIT; N batches
             WARMUP_EPOCHS = 10  # @param {{type:"integer"}}
             BASE_LEARNING_RATE = 1.0  # @param {{type:"number"}} x BATCH_SIZE / 256
             WEIGHT_DECAY = 1e-4  # @param {{type:"number"}}
@@ -212,11 +212,16 @@ def pretrain_notebook():
             train_ds, info = simclr_tf.data.get_dataset(
                 DATASET, TRAIN_SPLIT, BATCH_SIZE, IMAGE_SIZE, labeled=True, seed=SEED, cache=CACHE,
                 download=DOWNLOAD, with_info=True)
-            steps_per_epoch = STEPS_PER_EPOCH or info.num_examples // BATCH_SIZE
+            # The reference's step counts, as the training command computes them: total steps
+            # num_examples * EPOCHS // BATCH_SIZE + 1, warmup capped at the total.
+            num_examples = STEPS_PER_EPOCH * BATCH_SIZE if STEPS_PER_EPOCH else info.num_examples
+            steps = simclr_tf.steps_from_epochs(num_examples, BATCH_SIZE, EPOCHS, WARMUP_EPOCHS)
+            steps_per_epoch = steps.steps_per_epoch
             sample_images, sample_labels = next(iter(train_ds))
             print(info)
             shapes = tf.nest.map_structure(lambda t: (tuple(t.shape), t.dtype.name), sample_images)
-            print(f"{steps_per_epoch} steps per epoch, batch {shapes}")
+            print(f"{steps_per_epoch} steps per epoch, {steps.total_steps} in all "
+                  f"({steps.warmup_steps} of warmup), batch {shapes}")
             '''),
         md("views-title", """
             Each row: an image, then three pairs of views. The encoder learns to match the two
@@ -237,7 +242,6 @@ def pretrain_notebook():
             can be restored into it.
             """),
         code("model", '''
-            total_steps = EPOCHS * steps_per_epoch
             with strategy.scope():
                 model = simclr_tf.SimCLR(
                     encoder=simclr_tf.ResNet(depth=DEPTH, width_multiplier=WIDTH_MULTIPLIER,
@@ -251,8 +255,7 @@ def pretrain_notebook():
                 )
                 learning_rate = simclr_tf.WarmupCosine(
                     simclr_tf.scale_learning_rate(BASE_LEARNING_RATE, BATCH_SIZE),
-                    total_steps=total_steps,
-                    warmup_steps=min(WARMUP_EPOCHS * steps_per_epoch, total_steps))
+                    total_steps=steps.total_steps, warmup_steps=steps.warmup_steps)
                 model.compile(optimizer=simclr_tf.LARS(learning_rate, weight_decay=WEIGHT_DECAY),
                               steps_per_execution=STEPS_PER_EXECUTION)
                 model.build(sample_images.shape)

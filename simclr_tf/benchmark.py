@@ -21,13 +21,15 @@ Modes:
   canvas at native resolution + batch; cropping and augmentation run on the device) against a
   reference-style per-example pipeline (decode + two views of random crop, bicubic resize,
   flip, colour jitter and grayscale on the host, as google-research/simclr's tf2 `data.py`
-  does), the same decode into a canvas without the bad-file bookkeeping of `from_directory`
-  (`bare`), the former host path (`square`: decode + the centred square resized to the view
+  does), the same decode (padded into the canvas as it is batched) without the bad-file
+  bookkeeping of `from_directory` (`bare`), the former host path (`square`: decode + the centred square resized to the view
   size, `canvas_size=0`), and a decode-only floor (decode, centre crop, batch: what no pipeline
   that decodes every JPEG can beat). `bytes_per_image` is what one image costs on the device. All are timed in turn
   for `--rounds` rounds, each a fresh iterator reading `--passes` passes after one untimed
   pass; rates are the medians over rounds and speed-ups the medians of the per-round ratios, as
-  this machine's speed drifts between minutes. Images/s overall and per host core.
+  this machine's speed drifts between minutes. Images/s overall and per host core, and images
+  per CPU-second of the process (`images_per_cpu_s`, `cpu_speedup_vs_reference_style`): on a
+  machine shared with other processes the wall clock also measures their share of the cores.
 - `augment`: `SimCLRAugment` alone (two views of a batch, as in the train step) on the device,
   the random resized crop alone, and the Gaussian blur alone. `--canvas_size=C` feeds a canvas
   of C x C holding 500 x 375 and 375 x 500 images in turn (what `from_directory` yields for
@@ -139,6 +141,12 @@ def peak_rss_mb():
     """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024, 1)
+
+
+def process_cpu_s():
+    """CPU seconds (user + system) used so far by this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def host_cores():
@@ -511,20 +519,24 @@ def decode_only_dataset(folder, size, batch):
 
 
 def bare_dataset(folder, size, batch):
-    """This package's per-image work without its bad-file bookkeeping: decode into a canvas at
-    native resolution (`decode_native`, `to_canvas`), one parallel map, batch."""
+    """This package's per-image work without its bad-file bookkeeping: decode at native
+    resolution (`decode_native`), one parallel map, then padded into the canvas as it is
+    batched (`padded_batch`), as `from_directory` does."""
     import tensorflow as tf
 
-    from simclr_tf.data.common import decode_native, default_canvas_size, to_canvas
+    from simclr_tf.data.common import decode_native, default_canvas_size, with_size
     from simclr_tf.data.directory import decode_image
 
     canvas = default_canvas_size(size)
 
     def load(path):
-        native = decode_native(tf.io.read_file(path), 3, canvas, lambda e: decode_image(e, 3))
-        return to_canvas(native, canvas)
+        encoded = tf.io.read_file(path)
+        return with_size(decode_native(encoded, 3, canvas, lambda e: decode_image(e, 3)))
 
-    return map_jpeg_files(folder, load, batch)
+    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
+    ds = files.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    shapes = {"image": [canvas, canvas, 3], "image_size": [2]}
+    return ds.padded_batch(batch, padded_shapes=shapes).prefetch(tf.data.AUTOTUNE)
 
 
 def time_dataset(ds, batches, skip):
@@ -579,16 +591,22 @@ def measure_input():
         # The machine's speed drifts by 10 % and more within minutes, so the pipelines are timed
         # in turn, round after round, and compared round by round.
         rates = {name: [] for name in pipelines}
+        cpu_rates = {name: [] for name in pipelines}
         batch_times = []
         for _ in range(_ROUNDS.value):
             for name, ds in pipelines.items():
+                cpu_start = process_cpu_s()
                 rate, times = time_dataset(ds, _PASSES.value * per_pass, skip=per_pass)
                 rates[name].append(rate)
+                # Images per CPU-second of this process, the untimed pass included: on a
+                # shared machine the wall clock also measures the other processes' share.
+                images = (_PASSES.value + 1) * per_pass * batch
+                cpu_rates[name].append(images / max(process_cpu_s() - cpu_start, 1e-9))
                 if name == "ours":
                     batch_times += times
 
-    def ratio(name):
-        return statistics.median(a / b for a, b in zip(rates[name], rates["reference_style"]))
+    def ratio(name, by=rates):
+        return statistics.median(a / b for a, b in zip(by[name], by["reference_style"]))
 
     rate, reference_rate = statistics.median(rates["ours"]), statistics.median(rates["reference_style"])
     decode_rate = statistics.median(rates["decode_only"])
@@ -615,6 +633,9 @@ def measure_input():
         bare_speedup_vs_reference_style=round(ratio("bare"), 2),
         decode_only_speedup_vs_reference_style=round(ratio("decode_only"), 2),
         images_per_s_by_round={name: [round(r, 1) for r in values] for name, values in rates.items()},
+        images_per_cpu_s={name: round(statistics.median(v), 1) for name, v in cpu_rates.items()},
+        cpu_speedup_vs_reference_style={n: round(ratio(n, cpu_rates), 2) for n in cpu_rates},
+        images_per_cpu_s_by_round={name: [round(r, 1) for r in v] for name, v in cpu_rates.items()},
         host_cores=cores, peak_rss_mb=peak_rss_mb(),
     )
     return out

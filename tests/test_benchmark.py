@@ -132,6 +132,14 @@ def test_smoke_suite_prints_every_mode_as_json():
                       ("square", "square_speedup_vs_reference_style")):
         ratios = np.array(by_round[name]) / np.array(by_round["reference_style"])
         assert inp[key] == pytest.approx(np.median(ratios), rel=0.02)
+    # The same per CPU-second of the process (robust to other processes on a shared machine).
+    by_cpu = inp["images_per_cpu_s_by_round"]
+    assert sorted(by_cpu) == sorted(by_round) and all(len(v) == 2 for v in by_cpu.values())
+    for name in by_cpu:
+        assert inp["images_per_cpu_s"][name] == pytest.approx(np.median(by_cpu[name]), rel=0.01)
+        ratios = np.array(by_cpu[name]) / np.array(by_cpu["reference_style"])
+        speedup = inp["cpu_speedup_vs_reference_style"][name]
+        assert speedup == pytest.approx(np.median(ratios), rel=0.02)
     assert by_name["summary"]["machine"]["tensorflow"] == tf.__version__
 
 

@@ -7,6 +7,7 @@ augmentation crops every view from the native pixels (tests/test_augment_canvas.
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -46,6 +47,59 @@ def test_folder_yields_native_pixels_in_a_canvas(tmp_path):
     assert np.max(np.abs(canvas[2, :37, :28] - np.round(shrunk))) <= 1
     for k, (h, w) in enumerate(sizes):  # zeros after each image
         assert canvas[k, h:].max(initial=0) == 0 and canvas[k, :, w:].max(initial=0) == 0
+
+
+def test_folder_batches_equal_a_per_image_reference_byte_for_byte(tmp_path, monkeypatch):
+    """The pipeline (chunks decoded concurrently, each image padded once as it is batched)
+    yields exactly what decoding each file alone and padding it into a zero canvas gives,
+    batch by batch, with the corrupt file skipped and named; `load_arrays` too."""
+    from simclr_tf.data import directory, load_arrays
+
+    monkeypatch.setattr(directory, "_CHUNK", 3)  # several chunks, the corrupt file inside one
+    rng = np.random.default_rng(4)
+    sizes = [(30, 17), (9, 37), (37, 37), (1, 1), (80, 60), (20, 25), (12, 33), (37, 5)]
+    files = []
+    for i, (h, w) in enumerate(sizes):
+        files.append(str(tmp_path / "data" / f"c{i % 2}" / f"{i}.jpg"))
+        _write(files[-1], rng.integers(0, 256, (h, w, 3), np.uint8))
+    corrupt = str(tmp_path / "data" / "c0" / "1b.jpg")  # the middle of the first chunk
+    with open(corrupt, "wb") as f:
+        f.write(open(files[2], "rb").read()[:100])
+    canvas = 37  # default_canvas_size(16)
+
+    def reference(path):
+        """Decoded alone (libjpeg's scaled decode and the area filter for the one image larger
+        than the canvas), then put into the top-left of a zero canvas."""
+        encoded = tf.io.read_file(path)
+        image = tf.io.decode_jpeg(encoded, channels=3).numpy()
+        if max(image.shape[:2]) > canvas:
+            image = decode_native(encoded, 3, canvas, tf.io.decode_jpeg).numpy()
+        padded = np.zeros((canvas, canvas, 3), np.uint8)
+        padded[:image.shape[0], :image.shape[1]] = image
+        return padded, image.shape[:2]
+
+    order = sorted(files, key=lambda f: (os.path.dirname(f), os.path.basename(f)))
+    expected = [reference(f) for f in order]
+    labels = [int(os.path.basename(os.path.dirname(f))[1]) for f in order]
+    ds = from_directory(str(tmp_path / "data"), 3, 16, shuffle=False, skip_corrupt=True)
+    assert ds.element_spec == (
+        {"image": tf.TensorSpec((3, canvas, canvas, 3), tf.uint8),
+         "image_size": tf.TensorSpec((3, 2), tf.int32)},
+        tf.TensorSpec((3,), tf.int32))
+    batches = list(ds)
+    assert len(batches) == 2  # 8 good files, batches of 3, the remainder dropped
+    for b, (images, y) in enumerate(batches):
+        want = expected[3 * b:3 * b + 3]
+        np.testing.assert_array_equal(images["image"].numpy(), np.stack([e[0] for e in want]))
+        np.testing.assert_array_equal(images["image_size"].numpy(), [e[1] for e in want])
+        np.testing.assert_array_equal(y.numpy(), labels[3 * b:3 * b + 3])
+    arrays, array_labels = load_arrays(f"dir:{tmp_path / 'data'}", "", 16, skip_corrupt=True)
+    np.testing.assert_array_equal(arrays["image"], np.stack([e[0] for e in expected]))
+    np.testing.assert_array_equal(arrays["image_size"], [e[1] for e in expected])
+    np.testing.assert_array_equal(array_labels, labels)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image file .*1b.jpg: not a readable"):
+        for _ in from_directory(str(tmp_path / "data"), 3, 16, shuffle=False):
+            pass
 
 
 def test_large_jpeg_uses_the_scaled_decode():

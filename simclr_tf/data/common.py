@@ -2,15 +2,18 @@
 into a canvas (or the square resize), and the final shuffle / batch stage.
 
 A loader builds a `Source`: cheap records (file paths, encoded bytes, array rows) that are
-shuffled BEFORE the expensive decode, plus the function that decodes them into uint8 images of
-one shape. `batched` turns a source into the training pipeline, `to_arrays` into numpy arrays.
+shuffled BEFORE the expensive decode, plus the function that decodes them into uint8 images.
+`Source.batch` batches decoded elements; `batched` turns a source into the training pipeline,
+`epochs` into the resumable training stream, `to_arrays` into numpy arrays.
 
 Images of several sizes (image folders, imagenet2012) are kept at their native resolution, as
 the reference crops the decoded original: each is decoded (shrunk only when its longer side
-exceeds the canvas, `decode_native`) and padded into a square canvas, and the element's image is
-`{"image": canvas, "image_size": (height, width)}`; the model's augmentation crops each view
-from the image's own pixels (`simclr_tf.augment.RandomResizedCrop`). Images of one fixed size
-(cifar10, stl10, the embedded set) stay plain `(S, S, C)` tensors.
+exceeds the canvas, `decode_native`) and, batched, padded into a square canvas; the batch's
+images are `{"image": canvas, "image_size": (height, width)}` and the model's augmentation crops
+each view from the image's own pixels (`simclr_tf.augment.RandomResizedCrop`). Decoded images
+stay unpadded until `Source.batch` pads them (`padded_batch`), so each canvas is written once:
+a 512 canvas is 786 KB, 1.4x a 500 x 375 image, and every copy of it costs (docs/benchmark.md).
+Images of one fixed size (cifar10, stl10, the embedded set) stay plain `(S, S, C)` tensors.
 """
 
 import dataclasses
@@ -46,10 +49,12 @@ class Source:
     """A dataset before shuffling and batching (internal to `simclr_tf.data`).
 
     `records` yields cheap elements (`(record, label)` when labelled), already sharded for this
-    input pipeline; `decode` maps a dataset of records to one of `(image, label)` or `image`
-    with uint8 images of `info.image_shape`. `num_examples` counts this pipeline's records
-    (None when unknown); `where` names the data in error messages; `shuffle_buffer` is the
-    default buffer (None: all records, right for cheap records such as paths).
+    input pipeline; `decode` maps a dataset of records to one of `(image, label)` or `image`:
+    uint8 images of `info.image_shape`, or for a canvas source `{"image": (H, W, C),
+    "image_size": (2,)}` at native size, which `batch` pads into the canvas. `num_examples`
+    counts this pipeline's records (None when unknown); `where` names the data in error
+    messages; `shuffle_buffer` is the default buffer (None: all records, right for cheap
+    records such as paths).
     """
 
     records: tf.data.Dataset
@@ -58,6 +63,19 @@ class Source:
     num_examples: Optional[int]
     where: str
     shuffle_buffer: Optional[int] = None
+
+    def batch(self, ds, batch_size, drop_remainder=False):
+        """Batches decoded elements of this source. Canvas images (`{"image", "image_size"}`)
+        arrive unpadded and are padded here, with zeros, into canvases of `info.image_shape`:
+        `padded_batch` writes each image once into its slot of the batch, where padding every
+        image first and batching the canvases would copy each 786 KB canvas twice."""
+        spec = ds.element_spec
+        images = spec[0] if isinstance(spec, tuple) else spec
+        if not isinstance(images, dict):
+            return ds.batch(batch_size, drop_remainder=drop_remainder)
+        shapes = {"image": self.info.image_shape, "image_size": [2]}
+        shapes = (shapes, spec[1].shape) if isinstance(spec, tuple) else shapes
+        return ds.padded_batch(batch_size, padded_shapes=shapes, drop_remainder=drop_remainder)
 
 
 def check_positive_int(name, value):
@@ -175,14 +193,10 @@ def decode_native(encoded, channels, max_side, decode):
     return shrink_to_fit(image, max_side)
 
 
-def to_canvas(image, canvas_size):
-    """(H, W, C) uint8 with max(H, W) <= canvas_size -> `{"image": (S, S, C) canvas, "image_size":
-    (2,) int32}`: the image in the top-left corner, zeros after it."""
-    channels = image.shape[-1]
-    shape = tf.shape(image)
-    canvas = tf.pad(image, [[0, canvas_size - shape[0]], [0, canvas_size - shape[1]], [0, 0]])
-    canvas = tf.ensure_shape(canvas, [canvas_size, canvas_size, channels])
-    return {"image": canvas, "image_size": tf.cast(shape[:2], tf.int32)}
+def with_size(image):
+    """(H, W, C) uint8 -> `{"image": the same image, "image_size": (2,) int32 (H, W)}`: a canvas
+    source's decoded element, padded into the canvas later, when batched (`Source.batch`)."""
+    return {"image": image, "image_size": tf.shape(image, out_type=tf.int32)[:2]}
 
 
 def resize_to_square(image, image_size):
@@ -238,8 +252,8 @@ def batched(source, batch_size, *, shuffle=True, seed=None, cache=False, input_c
     `strategy.distribute_datasets_from_function`) each pipeline yields
     `input_context.get_per_replica_batch_size(batch_size)` examples per batch (the source is
     already sharded). `drop_remainder=True` because the contrastive loss needs a static batch.
-    `cache` is True (memory) or a file prefix (disk); it stores decoded, resized images, so it
-    suits datasets that fit, and then the shuffle buffer holds decoded images.
+    `cache` is True (memory) or a file prefix (disk); it stores decoded images (canvas images
+    unpadded), so it suits datasets that fit, and then the shuffle buffer holds decoded images.
     """
     batch_size = check_positive_int("batch_size", batch_size)
     if input_context is not None:
@@ -256,7 +270,7 @@ def batched(source, batch_size, *, shuffle=True, seed=None, cache=False, input_c
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if not cache:
         ds = source.decode(ds)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = source.batch(ds, batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -298,7 +312,7 @@ def epochs(source, batch_size, steps_per_epoch, *, first_epoch=0, seed=None, cac
         ds = ds.repeat()
         if not cache:
             ds = source.decode(ds)
-        return ds.batch(batch_size, drop_remainder=True).take(steps_per_epoch)
+        return source.batch(ds, batch_size, drop_remainder=True).take(steps_per_epoch)
 
     ds = tf.data.Dataset.range(int(first_epoch), 2**62).flat_map(one_epoch)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -321,7 +335,7 @@ def to_arrays(source, max_examples=None, chunk=256):
     `images` is a dict of arrays `{"image", "image_size"}` for a canvas source."""
     ds = source.records if max_examples is None else source.records.take(max_examples)
     images, labels = [], []
-    for x, y in source.decode(ds).batch(chunk).prefetch(2):
+    for x, y in source.batch(source.decode(ds), chunk).prefetch(2):
         images.append(tf.nest.map_structure(lambda t: t.numpy(), x))
         labels.append(y.numpy())
     if not images:

@@ -9,11 +9,15 @@ Classes are the sub-folders (sorted by name; label = index), each searched recur
 a corrupt file fails inside tf.data, lazily and without naming it. So the (shuffled) records are
 decoded in chunks of `_CHUNK`: a small dataset per chunk decodes its files in order and drops
 failures (`ignore_errors`), and the positions missing from what it yields name the files that
-failed, every one of them. A bad file then is an error that names it, or, with `skip_corrupt`,
-is skipped and logged. Several chunks decode at once (a parallel, ordered `interleave`, so the
-order is the records' order), each on one thread. (A dataset per file would name bad files too,
-but its set-up costs about as much as decoding a 500 x 375 JPEG; `python -m simclr_tf.benchmark
---mode=input` measures this pipeline against a bare decode.)
+failed, every one of them. A chunk yields its images one by one, as decoded (never batched
+together: a batch of canvases would be one more copy of each), then one last element that
+carries the paths of its failed files; a bad file then is an error that names it, raised after
+the chunk's good images, or, with `skip_corrupt`, is skipped and logged. Several chunks decode at
+once (a parallel, ordered `interleave` taking each chunk whole, so the order is the records'
+order), each on one thread. (A dataset per file would name bad files too, but its set-up costs
+about as much as decoding a 500 x 375 JPEG; `python -m simclr_tf.benchmark --mode=input`
+measures this pipeline against a bare decode.) Images of several sizes leave the chunk unpadded;
+they are padded into their canvases when batched (`Source.batch`).
 Paths go through `tf.io.gfile`, so `gs://` folders work as well as local ones.
 """
 
@@ -32,7 +36,7 @@ from simclr_tf.data.common import (
     decode_native,
     resize_to_square,
     shard_slice,
-    to_canvas,
+    with_size,
 )
 
 # What `tf.io.decode_image` reads (file names compared in lower case).
@@ -122,51 +126,54 @@ def directory_source(path, image_size, *, labeled=True, channels=None, skip_corr
         encoded = tf.io.read_file(file)
         if not canvas_size:
             return resize_to_square(decode_image(encoded, channels), image_size)
-        native = decode_native(encoded, channels, canvas_size, lambda e: decode_image(e, channels))
-        return to_canvas(native, canvas_size)
+        # Unpadded: `Source.batch` pads it into its slot of the batch, the canvas' one copy.
+        decode = lambda e: decode_image(e, channels)  # noqa: E731
+        return with_size(decode_native(encoded, channels, canvas_size, decode))
+
+    def output(record, image):
+        return (image, tf.cast(record["label"], tf.int32)) if labeled else image
 
     def attempt(position, record):
-        image = load(record["path"])
-        if isinstance(image, dict):
-            return dict(record, image=image["image"], image_size=image["image_size"],
-                        position=position)
-        return dict(record, image=image, position=position)
+        return {"position": position, "out": output(record, load(record["path"]))}
+
+    # What the last element of a chunk carries instead of an image (never yielded).
+    if canvas_size:
+        no_image = with_size(tf.zeros([0, 0, channels], tf.uint8))
+    else:
+        no_image = tf.zeros([side, side, channels], tf.uint8)
 
     def decode_chunk(chunk):
-        """Decodes a chunk of records in order; yields ONE element: the images that decoded
-        (with their labels) and `bad`, the paths of the files that did not."""
-        n = tf.shape(chunk["path"], out_type=tf.int64)[0]
+        """Decodes a chunk of records in order and yields its images one by one (`out`), then
+        one last element (`end`) whose `bad` holds the paths of the chunk's files that did not
+        decode: the positions missing from what the decode yielded."""
+        paths = chunk["path"]
+        n = tf.shape(paths, out_type=tf.int64)[0]
         good = tf.data.Dataset.from_tensor_slices(chunk).enumerate().map(attempt).ignore_errors()
-        # A last element at position n, so that the batch below exists even when every file of
-        # the chunk failed.
-        end = dict({k: v[0] for k, v in chunk.items()}, position=n,
-                   image=tf.zeros([side, side, channels], tf.uint8))
-        if canvas_size:
-            end["image_size"] = tf.zeros([2], tf.int32)
-        good = good.concatenate(tf.data.Dataset.from_tensors(end))
+        last = {"position": n, "out": output({k: v[0] for k, v in chunk.items()}, no_image)}
+        good = good.concatenate(tf.data.Dataset.from_tensors(last))
 
-        def found(el):
+        def track(present, el):
             position = el["position"]
-            present = tf.scatter_nd(position[:, None], tf.ones_like(position, tf.bool), [n + 1])
-            out = {k: v[:-1] for k, v in el.items() if k in ("image", "image_size", "label")}
-            return dict(out, bad=tf.boolean_mask(chunk["path"], tf.logical_not(present[:n])))
+            present = tf.tensor_scatter_nd_update(present, position[None, None], [True])
+            end = tf.equal(position, n)
+            bad = tf.cond(end, lambda: tf.boolean_mask(paths, tf.logical_not(present[:n])),
+                          lambda: tf.zeros([0], tf.string))
+            if not skip_corrupt:  # stop at the chunk's end; skipped files are counted later
+                with tf.control_dependencies([_check_none_bad(bad)]):
+                    end = tf.identity(end)
+            return present, {"out": el["out"], "end": end, "bad": bad}
 
-        return good.batch(n + 1).map(found)
-
-    def output(el):
-        image = el["image"]
-        if canvas_size:
-            image = {"image": image, "image_size": el["image_size"]}
-        return (image, tf.cast(el["label"], tf.int32)) if labeled else image
+        ds = good.scan(tf.zeros([n + 1], tf.bool), track)
+        return ds if skip_corrupt else _images(ds)
 
     def decode(ds):
-        ds = ds.batch(_CHUNK).interleave(decode_chunk, num_parallel_calls=tf.data.AUTOTUNE,
-                                         deterministic=True)
+        # Chunk after chunk, in order (a chunk yields at most _CHUNK + 1 elements, so each
+        # block is one whole chunk), several decoding at once.
+        ds = ds.batch(_CHUNK).interleave(decode_chunk, block_length=_CHUNK + 1,
+                                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if skip_corrupt:
-            ds = ds.scan(tf.constant(0, tf.int64), _count_skipped(where))
-        else:
-            ds = ds.map(_assert_ok)
-        return ds.map(output).unbatch()
+            ds = _images(ds.scan(tf.constant(0, tf.int64), _count_skipped(where)))
+        return ds
 
     info = DatasetInfo(
         num_examples=total,
@@ -193,24 +200,39 @@ def decode_image(encoded, channels):
     return tf.ensure_shape(image, [None, None, 1])
 
 
-def _assert_ok(el):
-    """A decoded chunk with a bad file is an error that names it (the chunk's first)."""
-    bad = el["bad"]
-    more = tf.size(bad) - 1
-    message = tf.strings.join([
-        "Corrupt or unreadable image file ", tf.concat([bad, [""]], 0)[0],
-        tf.cond(more > 0, lambda: tf.strings.format(" (and {} more near it)", more),
-                lambda: tf.constant("")),
-        ": not a readable image (or truncated). "
-        "Fix or delete it, or pass skip_corrupt=True to skip such files.",
-    ])
-    with tf.control_dependencies([tf.debugging.Assert(tf.equal(tf.size(bad), 0), [message])]):
-        return dict(el, image=tf.identity(el["image"]))
+def _images(ds):
+    """The images of a stream of decoded chunks (each chunk's `end` element dropped)."""
+    def image(el):
+        return tf.logical_not(el["end"])
+
+    def out(el):
+        return el["out"]
+
+    return ds.filter(image).map(out)
+
+
+def _check_none_bad(bad):
+    """True when `bad` (a chunk's failed paths) is empty; else an error that names the chunk's
+    first bad file and counts the others."""
+
+    def fail():
+        more = tf.size(bad) - 1
+        message = tf.strings.join([
+            "Corrupt or unreadable image file ", bad[0],
+            tf.cond(more > 0, lambda: tf.strings.format(" (and {} more near it)", more),
+                    lambda: tf.constant("")),
+            ": not a readable image (or truncated). "
+            "Fix or delete it, or pass skip_corrupt=True to skip such files.",
+        ])
+        with tf.control_dependencies([tf.debugging.Assert(tf.equal(tf.size(bad), 0), [message])]):
+            return tf.constant(True)
+
+    return tf.cond(tf.size(bad) > 0, fail, lambda: tf.constant(True))
 
 
 def _count_skipped(where):
-    """A `scan` step over decoded chunks: counts the bad files seen so far in this pass and
-    logs each one."""
+    """A `scan` step over the elements of decoded chunks: counts the bad files seen so far in
+    this pass (each chunk's `end` element names its own) and logs each one."""
 
     def log(files, count):
         files = [f.decode() for f in files.numpy()]
@@ -225,7 +247,7 @@ def _count_skipped(where):
         logged = tf.cond(tf.equal(tf.size(el["bad"]), 0), lambda: tf.constant(True),
                          lambda: tf.py_function(log, [el["bad"], skipped], tf.bool))
         with tf.control_dependencies([logged]):
-            return skipped, dict(el, image=tf.identity(el["image"]))
+            return skipped, dict(el, end=tf.identity(el["end"]))
 
     return step
 

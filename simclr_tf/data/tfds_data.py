@@ -5,7 +5,8 @@ The data must already be prepared in the tfds data directory: nothing is downloa
 manual download anyway), so a missing dataset is an error that says how to prepare it.
 
 The image feature is read still encoded (`tfds.decode.SkipDecoding`), so the shuffle buffer holds
-small encoded records; decoding and the resize to the fixed size run after it, on the host.
+small encoded records; decoding (and, for images of one fixed size, the resize to `image_size`)
+runs after it, on the host; images of several sizes are padded into their canvases when batched.
 Sharding across input pipelines splits the tfds split into equal parts
 (`tfds.even_splits(..., drop_remainder=True)`) rather than by files
 (`tfds.ReadConfig(input_context=...)`): each pipeline reads only its own examples, every pipeline
@@ -29,7 +30,7 @@ from simclr_tf.data.common import (
     decode_native,
     resize_to_square,
     shrink_to_fit,
-    to_canvas,
+    with_size,
 )
 
 # tfds names this package is configured and tested for; any tfds image classification dataset
@@ -176,7 +177,7 @@ def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=Tru
     def prepare(image):
         if encoded and canvas_size:
             decode = lambda e: tf.io.decode_image(e, channels=channels, expand_animations=False)
-            return to_canvas(decode_native(image, channels, canvas_size, decode), canvas_size)
+            return with_size(decode_native(image, channels, canvas_size, decode))
         if encoded:
             image = tf.io.decode_image(image, channels=channels, expand_animations=False)
         elif image.shape[-1] != channels:
@@ -185,7 +186,7 @@ def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=Tru
         if fixed:
             image = tf.ensure_shape(image, native[:2] + (channels,))
         if canvas_size:
-            return to_canvas(shrink_to_fit(image, canvas_size), canvas_size)
+            return with_size(shrink_to_fit(image, canvas_size))
         return resize_to_square(image, image_size)
 
     def decode(ds):

@@ -25,7 +25,7 @@ class Split:
     def batches(self, batch_size):
         """Every example once, in order, the last batch partial."""
         ds = self.source.decode(self.source.records)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return self.source.batch(ds, batch_size).prefetch(tf.data.AUTOTUNE)
 
     def repeated(self, batch_size):
         """`(dataset, batch_size, num_examples)`: shuffled, full batches, repeated."""
