@@ -129,25 +129,33 @@ def test_fine_tuning_changes_the_encoder_except_frozen_blocks(labelled):
 
 
 def test_fine_tuning_everything_learns():
+    """`fine_tune_after_block=-1` trains the whole encoder and the head learns (the recipe's
+    mechanics, so the two-conv encoder; the ResNet's freezing is the test above)."""
     x, y = load_embedded_arrays("train")
-    classifier = build_classifier(tiny_simclr(), 10, fine_tune_after_block=-1)
-    stem = group_weights(classifier.encoder, 0)
+    keras.utils.set_random_seed(0)
+    model = SimCLR(
+        encoder=small_encoder(16),
+        projection_head=ProjectionHead(num_layers=2, output_dim=16),
+        augment=SimCLRAugment(16, color_jitter_strength=0.5, blur=False, seed=0),
+    )
+    model.build((None, 16, 16, 3))
+    classifier = build_classifier(model, 10, fine_tune_after_block=-1)
+    kernels = [v.numpy().copy() for v in classifier.encoder.weights if len(v.shape) == 4]
     fine_tune(
         classifier,
         (x[::20], y[::20]),
-        epochs=4,
+        epochs=10,
         batch_size=50,
         optimizer="momentum",
         base_learning_rate=0.4,
         learning_rate_scaling="linear",
     )
-    assert any(
-        not np.array_equal(v, stem[p]) for p, v in group_weights(classifier.encoder, 0).items()
-    )
+    after = [v.numpy() for v in classifier.encoder.weights if len(v.shape) == 4]
+    assert len(kernels) == 2 and all(not np.array_equal(a, b) for a, b in zip(kernels, after))
     x, y = load_embedded_arrays("test")
     result = evaluate_classifier(classifier, (x[::8], y[::8]))
     assert result["num_examples"] == 250
-    # From random initialisation, 40 steps: measured 0.36 top-1 (chance 0.1).
+    # From random initialisation, 120 steps: measured 0.39 top-1 (chance 0.1).
     assert result["top1"] > 0.2 and result["top5"] >= result["top1"]
 
 
