@@ -73,7 +73,7 @@ def test_fit_learns_on_structured_data():
     images, _ = load_embedded_arrays("train")
     images = images[:32]
     augment = SimCLRAugment(image_size=16, color_jitter_strength=0.5, blur=False, seed=1)
-    model = tiny_model(augment=augment, temperature=0.5, encoder=small_encoder())
+    model = tiny_model(augment=augment, temperature=0.5)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     ds = tf.data.Dataset.from_tensor_slices(images).batch(16, drop_remainder=True)
     history = model.fit(ds, epochs=15, verbose=0).history
