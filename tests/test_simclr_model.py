@@ -61,7 +61,8 @@ def test_one_replica_equals_two_replicas(two_replicas, opt):
         moved += not np.allclose(a.numpy(), v0)
     assert moved > len(init) // 2, "the step should have changed most variables"
     # Synchronized BN: the moving mean after one step is the global batch's, not a replica's.
-    assert all(layer.synchronized for layer in double.encoder.layers if hasattr(layer, "synchronized"))
+    norms = [layer for layer in double.encoder.layers if hasattr(layer, "synchronized")]
+    assert len(norms) == 2 and all(layer.synchronized for layer in norms)
     means = [w for w in double.encoder.weights if w.name == "moving_mean"]
     assert means and all(not np.allclose(m.numpy(), 0.0) for m in means[:1])
 
