@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers.tiny import small_encoder
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
 from simclr_tf.evaluation.classifier import Classifier
@@ -22,6 +23,14 @@ def tiny_classifier(width=0.125, num_classes=10, image_size=16):
             cifar_stem=True,
             input_shape=(image_size, image_size, 3),
         ),
+        num_classes,
+        SimCLRAugment(image_size, color_distort=False, blur=False, seed=0),
+    )
+
+
+def small_classifier(num_classes=10, image_size=16):
+    return Classifier(
+        small_encoder(image_size),
         num_classes,
         SimCLRAugment(image_size, color_distort=False, blur=False, seed=0),
     )
@@ -123,9 +132,10 @@ def test_distillation_with_the_labelled_loss_and_a_different_input_size():
     x, y = load_embedded_arrays("train")
     x, y = x[:128], y[:128].copy()
     y[::2] = -1  # half the images unlabelled
-    teacher = tiny_classifier(image_size=24)
+    # The loss's mechanics: two-conv encoders (ResNets distil in docs/evaluation.md's example).
+    teacher = small_classifier(image_size=24)
     teacher.head.kernel.assign(tf.random.normal(teacher.head.kernel.shape, seed=4))
-    student = tiny_classifier(width=0.0625)
+    student = small_classifier()
     history = distill(student, teacher, (x, y), epochs=1, batch_size=32, alpha=0.5).history.history
     # loss = 0.5 * distillation + 0.5 * cross-entropy of the labelled half (> 0 at the start).
     assert np.isfinite(history["loss"]).all()

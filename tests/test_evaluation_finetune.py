@@ -13,11 +13,14 @@ import pytest
 import tensorflow as tf
 from test_case import run_keras_saving_test
 
+from helpers.tiny import images_and_labels, small_encoder
+
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
 from simclr_tf.evaluation.classifier import Classifier
 from simclr_tf.evaluation.pretrained import build_classifier, fine_tune_augment
 from simclr_tf.evaluation.finetune import build_optimizer, evaluate_classifier, fine_tune
+from simclr_tf.models.layer_utils import BatchNormalization, resolve_synchronized
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
@@ -126,25 +129,33 @@ def test_fine_tuning_changes_the_encoder_except_frozen_blocks(labelled):
 
 
 def test_fine_tuning_everything_learns():
+    """`fine_tune_after_block=-1` trains the whole encoder and the head learns (the recipe's
+    mechanics, so the two-conv encoder; the ResNet's freezing is the test above)."""
     x, y = load_embedded_arrays("train")
-    classifier = build_classifier(tiny_simclr(), 10, fine_tune_after_block=-1)
-    stem = group_weights(classifier.encoder, 0)
+    keras.utils.set_random_seed(0)
+    model = SimCLR(
+        encoder=small_encoder(16),
+        projection_head=ProjectionHead(num_layers=2, output_dim=16),
+        augment=SimCLRAugment(16, color_jitter_strength=0.5, blur=False, seed=0),
+    )
+    model.build((None, 16, 16, 3))
+    classifier = build_classifier(model, 10, fine_tune_after_block=-1)
+    kernels = [v.numpy().copy() for v in classifier.encoder.weights if len(v.shape) == 4]
     fine_tune(
         classifier,
         (x[::20], y[::20]),
-        epochs=4,
+        epochs=10,
         batch_size=50,
         optimizer="momentum",
         base_learning_rate=0.4,
         learning_rate_scaling="linear",
     )
-    assert any(
-        not np.array_equal(v, stem[p]) for p, v in group_weights(classifier.encoder, 0).items()
-    )
+    after = [v.numpy() for v in classifier.encoder.weights if len(v.shape) == 4]
+    assert len(kernels) == 2 and all(not np.array_equal(a, b) for a, b in zip(kernels, after))
     x, y = load_embedded_arrays("test")
     result = evaluate_classifier(classifier, (x[::8], y[::8]))
     assert result["num_examples"] == 250
-    # From random initialisation, 40 steps: measured 0.36 top-1 (chance 0.1).
+    # From random initialisation, 120 steps: measured 0.39 top-1 (chance 0.1).
     assert result["top1"] > 0.2 and result["top5"] >= result["top1"]
 
 
@@ -202,29 +213,57 @@ def test_bad_arguments_are_clear_errors():
     )
 
 
-def test_global_batch_norm_and_a_step_under_two_replicas(two_replicas, labelled):
+def replica_classifier(seed=0):
+    """A small classifier for the replica invariance: the two-conv encoder, projection layer 1
+    of a 2-layer head with non-trivial BN weights, a deterministic input transform (resize
+    only: both runs see the same views)."""
+    keras.utils.set_random_seed(seed)
+    model = SimCLR(
+        encoder=small_encoder(16, synchronized=resolve_synchronized(None)),
+        projection_head=ProjectionHead(num_layers=2, output_dim=16),
+        augment=SimCLRAugment(16, crop=False, flip=False, color_distort=False, blur=False),
+    )
+    model.build((None, 16, 16, 3))
+    rng = np.random.default_rng(seed)
+    for norm in model.projection_head.batch_norm_layers:
+        norm.set_weights(
+            [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in norm.get_weights()]
+        )
+    return build_classifier(model, 4, from_projection_layer=1, copy_weights=False)
+
+
+def test_global_batch_norm_and_a_step_under_two_replicas(two_replicas):
+    """Fine-tuning (LARS, the default recipe) for two steps at global batch 8: one device and
+    two logical-CPU replicas at 4 each end with the same weights and BN moving statistics. The
+    zero-initialised head makes the first step train only the head (and update the BN
+    statistics); the second reaches the encoder through it."""
+    images, labels = images_and_labels(16, size=16)
+    single = replica_classifier()
+    init = [w.numpy().copy() for w in single.weights]
     with two_replicas.scope():
-        model = tiny_simclr(head_layers=2)
-        classifier = build_classifier(model, 10, from_projection_layer=1, copy_weights=False)
-    norms = [
-        layer
-        for layer in classifier.projection.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    encoder_norms = [
-        layer
-        for layer in classifier.encoder.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    assert norms and all(layer.synchronized for layer in norms + encoder_norms)
-    before = {v.path: v.numpy().copy() for v in classifier.weights}
-    history = fine_tune(classifier, (labelled[0][:64], labelled[1][:64]), epochs=1, batch_size=32)
-    assert np.isfinite(history.history["loss"]).all()
-    # The two steps ran through both replicas: the zero-initialised head trained, and every
-    # synchronized BN layer updated its moving statistics.
-    assert np.abs(classifier.head.kernel.numpy()).max() > 0
-    means = [v for v in classifier.weights if v.path.endswith("moving_mean")]
-    assert means and all(not np.array_equal(before[v.path], v.numpy()) for v in means)
+        double = replica_classifier()
+    norms = [layer for layer in double._flatten_layers() if isinstance(layer, BatchNormalization)]
+    assert len(norms) == 3 and all(layer.synchronized for layer in norms)
+    for variable, value in zip(double.weights, init):
+        variable.assign(value)
+
+    # A dataset in a fixed order: the arrays path's seeded shuffle is not guaranteed to give the
+    # same order once the strategy distributes the dataset (measured: it does not).
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8, drop_remainder=True)
+    recipe = dict(optimizer="lars", base_learning_rate=1.0)  # updates well above float32 noise
+    h1 = fine_tune(single, data.repeat(), epochs=1, batch_size=8, num_examples=16, **recipe)
+    h2 = fine_tune(double, data.repeat(), epochs=1, batch_size=8, num_examples=16, **recipe)
+
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
+    moved = 0
+    for a, b, v0 in zip(single.weights, double.weights, init):
+        # The updates compared relative to their size: float32 sums over a split batch differ in
+        # the last bits; per-replica BN statistics or a wrong loss scaling differ by far more.
+        delta_a, delta_b = a.numpy() - v0, b.numpy() - v0
+        scale = max(np.abs(delta_a).max(), 1e-6)
+        np.testing.assert_allclose(delta_a, delta_b, atol=2e-3 * scale, err_msg=a.path)
+        moved += not np.array_equal(a.numpy(), v0)
+    assert moved == len(init), "every variable (kernels and BN statistics) should have moved"
 
 
 WORKER = """

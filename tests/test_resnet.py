@@ -31,11 +31,16 @@ def _batch_norms(model):
 # --- Shapes ------------------------------------------------------------------------------------
 
 
+# The reference's residual blocks per group (`block_group1..4`).
+BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+          152: [3, 8, 36, 3], 200: [3, 24, 36, 3]}
+
+
 @pytest.mark.parametrize(
     "depth, expected_dim",
     [(18, 64), (34, 64), (50, 256), (101, 256), (152, 256), (200, 256)],
 )
-def test_output_shape_for_each_depth(rng, depth, expected_dim):
+def test_output_shape_and_blocks_for_each_depth(rng, depth, expected_dim):
     # width 1/8: basic blocks end with 512/8 channels, bottlenecks with 4 * 512/8.
     encoder = ResNet(depth=depth, width_multiplier=TINY, cifar_stem=True, input_shape=(8, 8, 3))
     features = encoder(_images(rng, size=8), training=False)
@@ -43,17 +48,10 @@ def test_output_shape_for_each_depth(rng, depth, expected_dim):
     assert encoder.output_dim == expected_dim
     assert encoder.count_params() == reference_param_count(depth, TINY, cifar_stem=True)
     assert features.dtype == "float32"
-
-
-def test_block_counts_per_depth():
-    # The reference's layer counts per group, seen as residual additions.
-    expected = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
-    for depth, counts in expected.items():
-        encoder = ResNet(depth=depth, width_multiplier=0.0625, cifar_stem=True)
-        for k, count in enumerate(counts, start=1):
-            adds = [layer for layer in encoder.block_group_layers(k) if layer.name.endswith("_add")]
-            assert len(adds) == count, (depth, k)
-        keras.utils.clear_session()
+    # The layer counts per group, seen as residual additions.
+    for k, count in enumerate(BLOCKS[depth], start=1):
+        adds = [layer for layer in encoder.block_group_layers(k) if layer.name.endswith("_add")]
+        assert len(adds) == count, (depth, k)
 
 
 def test_cifar_stem_endpoint_sizes(rng):

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers.tiny import small_encoder
 from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
 from simclr_tf.config import default_config, resolve
+from simclr_tf.models.projection_head import ProjectionHead
+from simclr_tf.models.simclr import SimCLR
 from simclr_tf.train import check_overrides, prepare_workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -109,27 +112,30 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert derived["steps_per_epoch"] == 10 and derived["learning_rate"] == pytest.approx(1.0 * 32 / 256)
 
 
-def tiny_model():
-    from simclr_tf.builders import build_pretrainer
+def small_pretrainer():
+    """The config's seeded augmentation (a restore must bring its state back) on the two-conv
+    encoder: the checkpoint's mechanics, not the ResNet's (test_resnet.py saves that)."""
+    from simclr_tf.builders import build_augment
 
     config = default_config()
     config.image_size = 16
-    config.model.depth = 18
-    config.model.width_multiplier = 0.125
-    config.model.cifar_stem = True
-    return build_pretrainer(config, num_classes=None)
+    return SimCLR(
+        encoder=small_encoder(16),
+        projection_head=ProjectionHead(num_layers=2, output_dim=16),
+        augment=build_augment(config),
+    )
 
 
 def test_checkpoint_keeps_last_n_and_restores_everything(tmp_path):
     images = np.random.default_rng(0).integers(0, 255, (32, 16, 16, 3), dtype=np.uint8)
     ds = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
     directory = str(tmp_path / "ckpt")
-    model = tiny_model()
+    model = small_pretrainer()
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     model.fit(ds, epochs=3, verbose=0, callbacks=[ResumableCheckpoint(directory, keep=2)])
     assert sorted(os.listdir(directory)) == ["ckpt-000002", "ckpt-000003"]
 
-    restored = tiny_model()
+    restored = small_pretrainer()
     restored.build(images.shape)
     restored.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     callback = ResumableCheckpoint(directory, keep=2)
