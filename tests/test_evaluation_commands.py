@@ -29,6 +29,9 @@ def test_linear_eval_command_end_to_end(pretrain_workdir, tmp_path):
         "--config.mode=linear_eval",
         f"--config.eval.checkpoint={pretrain_workdir}",
         "--config.eval.epochs=10",
+        # 1,000 of the 10,000 training labels (stratified): the command's path is the same, and
+        # the features to extract a tenth.
+        "--config.eval.label_fraction=0.1",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=300)
@@ -36,8 +39,8 @@ def test_linear_eval_command_end_to_end(pretrain_workdir, tmp_path):
     with open(os.path.join(workdir, "results.json")) as f:
         results = json.load(f)
     assert results["mode"] == "linear_eval" and results["num_examples"] == 2000
-    assert results["num_train_examples"] == 10000
-    assert results["top1"] > 0.4 and results["knn_top1"] > 0.4  # measured 0.68 and 0.65
+    assert results["num_train_examples"] == 1000 and results["label_fraction"] == 0.1
+    assert results["top1"] > 0.4 and results["knn_top1"] > 0.4  # measured 0.63 and 0.51
     assert results["top5"] >= results["top1"]
 
 
