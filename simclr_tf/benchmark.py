@@ -496,14 +496,20 @@ def reference_style_dataset(folder, size, batch):
     return map_jpeg_files(folder, load, batch, options)
 
 
-def map_jpeg_files(folder, load, batch, options=None):
-    """The folder's JPEG paths, `load` mapped over them in parallel, batched, prefetched."""
+def map_jpeg_files(folder, load, batch, options=None, padded_shapes=None):
+    """The folder's JPEG paths, `load` mapped over them in parallel, batched (padded to
+    `padded_shapes` when given), prefetched."""
     import tensorflow as tf
 
     files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
     if options is not None:
         files = files.with_options(options)
-    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+    ds = files.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if padded_shapes is None:
+        ds = ds.batch(batch)
+    else:
+        ds = ds.padded_batch(batch, padded_shapes=padded_shapes)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def decode_only_dataset(folder, size, batch):
@@ -533,10 +539,8 @@ def bare_dataset(folder, size, batch):
         encoded = tf.io.read_file(path)
         return with_size(decode_native(encoded, 3, canvas, lambda e: decode_image(e, 3)))
 
-    files = tf.data.Dataset.list_files(os.path.join(folder, "*.jpg"), shuffle=False)
-    ds = files.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     shapes = {"image": [canvas, canvas, 3], "image_size": [2]}
-    return ds.padded_batch(batch, padded_shapes=shapes).prefetch(tf.data.AUTOTUNE)
+    return map_jpeg_files(folder, load, batch, padded_shapes=shapes)
 
 
 def time_dataset(ds, batches, skip):

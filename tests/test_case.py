@@ -46,3 +46,15 @@ def assert_nested_allclose(a, b, atol=1e-6, rtol=1e-6):
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y), atol=atol, rtol=rtol
         )
+
+
+def assert_same_updates(weights_a, weights_b, initial, relative=2e-3):
+    """Each variable's update (w - w0) equal on both sides, relative to its size.
+
+    For invariance tests (one device vs two replicas): float32 sums over a split batch differ in
+    the last bits, while per-replica BN statistics or a wrong loss scaling differ by a factor.
+    """
+    for a, b, v0 in zip(weights_a, weights_b, initial):
+        delta_a, delta_b = a.numpy() - v0, b.numpy() - v0
+        scale = max(np.abs(delta_a).max(), 1e-6)
+        np.testing.assert_allclose(delta_a, delta_b, atol=relative * scale, err_msg=a.path)

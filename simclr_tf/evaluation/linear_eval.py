@@ -9,6 +9,13 @@ from simclr_tf.optimizers.l2 import build_optimizer
 from simclr_tf.optimizers.schedules import WarmupCosine, steps_from_epochs
 
 
+def standardize_features(train_features, test_features):
+    """Both (N, D) arrays z-scored per dimension with the training features' mean and std."""
+    mean = train_features.mean(0, keepdims=True)
+    std = train_features.std(0, keepdims=True) + 1e-6
+    return (train_features - mean) / std, (test_features - mean) / std
+
+
 def train_linear_classifier(
     train_features,
     train_labels,
@@ -50,10 +57,7 @@ def train_linear_classifier(
     if len(train_features) == 0 or len(test_features) == 0:
         raise ValueError("Linear evaluation needs non-empty training and test sets.")
     if standardize:
-        mean = train_features.mean(0, keepdims=True)
-        std = train_features.std(0, keepdims=True) + 1e-6
-        train_features = (train_features - mean) / std
-        test_features = (test_features - mean) / std
+        train_features, test_features = standardize_features(train_features, test_features)
     batch_size = min(int(batch_size), len(train_features))
     steps = steps_from_epochs(len(train_features), batch_size, epochs, warmup_epochs=0)
     learning_rate = WarmupCosine(base_learning_rate * batch_size / 256.0, steps.total_steps)

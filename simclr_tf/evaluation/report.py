@@ -25,7 +25,7 @@ from simclr_tf import workdir as wd
 from simclr_tf.evaluation.features import extract_features
 from simclr_tf.evaluation.knn import knn_accuracy
 from simclr_tf.evaluation.label_fractions import stratified_fraction
-from simclr_tf.evaluation.linear_eval import train_linear_classifier
+from simclr_tf.evaluation.linear_eval import standardize_features, train_linear_classifier
 
 # The label fractions of the report's low-label columns (the paper's 1 % and 10 %), and the
 # kNN classifier's neighbours (as the online kNN monitor and lightly / solo-learn report it).
@@ -55,10 +55,7 @@ def evaluate_features(train_features, train_labels, test_features, test_labels, 
     test_features = np.asarray(test_features, np.float32)
     train_labels = np.asarray(train_labels).reshape(-1)
     if standardize:
-        mean = train_features.mean(0, keepdims=True)
-        std = train_features.std(0, keepdims=True) + 1e-6
-        train_features = (train_features - mean) / std
-        test_features = (test_features - mean) / std
+        train_features, test_features = standardize_features(train_features, test_features)
     common = dict(num_classes=num_classes, seed=seed, **kwargs)
     result = train_linear_classifier(train_features, train_labels, test_features, test_labels,
                                      **common)
