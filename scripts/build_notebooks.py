@@ -258,7 +258,8 @@ def pretrain_notebook():
                     total_steps=steps.total_steps, warmup_steps=steps.warmup_steps)
                 model.compile(optimizer=simclr_tf.LARS(learning_rate, weight_decay=WEIGHT_DECAY),
                               steps_per_execution=STEPS_PER_EXECUTION)
-                model.build(sample_images.shape)
+                # (A dict of shapes when the images come as a canvas of several sizes.)
+                model.build(tf.nest.map_structure(lambda t: t.shape, sample_images))
             print(f"encoder: {model.encoder.count_params():,} parameters, "
                   f"features {model.encoder.output_dim}")
             '''),
@@ -327,8 +328,12 @@ def pretrain_notebook():
 
             # The export reproduces the model's own features (evaluation crop, inference mode).
             exported = simclr_tf.evaluation.ExportedEncoder(export_dir)
-            embedding = exported(sample_images[:8]).numpy()
-            features = keras.ops.convert_to_numpy(model(sample_images[:8])["features"])
+            check = simclr_tf.data.take(sample_images, slice(0, 8))
+            if isinstance(check, dict):  # a canvas of several sizes: the export takes one size
+                height, width = check["image_size"][0].numpy()
+                check = check["image"][:1, :height, :width]
+            embedding = exported(check).numpy()
+            features = keras.ops.convert_to_numpy(model(check)["features"])
             print(f"{export_dir}: embedding {embedding.shape}, "
                   f"max |export - model| = {np.abs(embedding - features).max():.2e}")
             print(f"{keras_path}: {os.path.getsize(keras_path) / 1e6:.1f} MB")

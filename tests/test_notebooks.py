@@ -391,3 +391,36 @@ def test_pretrain_notebook_in_bfloat16(tmp_path):
     assert all(math.isfinite(x) and x > 0 for x in values["loss"])
     assert values["embedding_dtype"] == "float32"
     assert values["max_diff"] <= 0.05 * values["scale"]
+
+
+@pytest.mark.large
+def test_pretrain_notebook_on_a_folder_of_several_sizes(tmp_path):
+    """A `dir:` dataset of images of several sizes comes as a canvas {"image", "image_size"}:
+    the notebook builds the model from it, trains, runs the kNN monitor and checks its export on
+    one image at its own size."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        h, w = (30, 40) if i % 3 == 0 else (40, 18) if i % 3 == 1 else (20, 20)
+        path = tmp_path / "data" / f"class{i % 2}" / f"{i}.png"
+        os.makedirs(path.parent, exist_ok=True)
+        tf.io.write_file(str(path), tf.io.encode_png(rng.integers(0, 256, (h, w, 3), np.uint8)))
+    workdir = str(tmp_path / "run")
+    values, nb, seconds = run_notebook(
+        "pretrain_tpu.ipynb",
+        {**PRETRAIN_SMOKE, "DATASET": f"dir:{tmp_path / 'data'}", "TRAIN_SPLIT": "",
+         "EVAL_SPLIT": "", "WORKDIR": workdir, "EPOCHS": 1, "BATCH_SIZE": 8, "KNN_EXAMPLES": 24},
+        "{'canvas': isinstance(sample_images, dict), 'steps': int(model.optimizer.iterations.numpy()),"
+        " 'loss': [float(x) for x in history.history['loss']],"
+        " 'knn': [float(x) for x in history.history.get('knn_top1', [])],"
+        " 'embedding_shape': list(embedding.shape),"
+        " 'max_diff': float(np.abs(embedding - features).max()), 'scale': float(np.abs(features).max())}",
+        str(tmp_path / "kernel"),
+    )
+    print(f"pretrain_tpu.ipynb (folder of several sizes): {seconds:.1f} s, {values}")
+    assert values["canvas"] and values["steps"] == 3
+    assert all(math.isfinite(x) for x in values["loss"]) and values["knn"]
+    assert values["embedding_shape"][0] == 1
+    assert values["max_diff"] <= 1e-4 * max(1.0, values["scale"])
