@@ -1,10 +1,11 @@
 """`python -m simclr_tf.study`: every study end to end at the tiny budget (cells, resume,
-table, CSV, figure), the grids, and the small budget's hour."""
+table, CSV, figure, the random-init floor), the grids, and the small budget's time."""
 
 import csv
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
@@ -48,8 +49,10 @@ def test_each_study_runs_its_own_cell_and_writes_its_report(tmp_path, study):
         finished.update(cell["params"])
         (folder / "result.json").write_text(json.dumps(finished))
     lines = []
-    results = run_study(study, str(tmp_path), budget="tiny", log=lines.append)
+    # (The random-init floor is test_study_end_to_end_at_tiny's.)
+    results = run_study(study, str(tmp_path), budget="tiny", log=lines.append, baseline=False)
     assert [r["name"] for r in results] == [c["name"] for c in cells]
+    assert not os.path.exists(tmp_path / "baseline")
     for line, cell in zip(lines, cells):
         assert ("skipped" in line) == (cell["name"] != own), line
     # The cell ran with its own settings: the config its run saved carries its overrides.
@@ -83,7 +86,7 @@ def test_study_end_to_end_at_tiny(tmp_path, study):
     results = run_study(study, str(tmp_path), budget="tiny", log=lines.append)
     cells = cells_for(study, "tiny")
     assert [r["name"] for r in results] == [c["name"] for c in cells]
-    assert len(lines) == len(cells) and "left" in lines[0]
+    assert len(lines) == len(cells) + 1 and "left" in lines[0] and "floor" in lines[-1]
     for cell in cells:
         assert os.path.exists(tmp_path / "cells" / cell["name"] / "result.json")
     with open(tmp_path / "results.csv") as f:
@@ -94,11 +97,26 @@ def test_study_end_to_end_at_tiny(tmp_path, study):
     assert os.path.getsize(tmp_path / "figure.png") > 1000
     if study == "projection_head":
         assert all("top1_gh" in r for r in results)
+    # The floor: the same linear evaluation of the base encoder, untrained, as a direct call
+    # computes it (a trained or another encoder gives other features, so another top-1).
+    with open(tmp_path / "baseline" / "result.json") as f:
+        floor = json.load(f)
+    assert f"top-1 {100 * floor['top1']:.1f} %; chance 10.0 %" in table
     if study == "temperature":  # the paper's Table 5 beside ours; then resume
         assert "60.7 (entropy 8.2, acc. 68.2)" in table and "contrast_entropy" in table
+        from simclr_tf import builders
+        from simclr_tf.study.runner import linear_eval_cell
+
+        keras.utils.set_random_seed(0)
+        config = cell_config({"kind": "simclr", "overrides": {}}, "tiny")
+        direct = linear_eval_cell(builders.build_pretrainer(config, 10), config, 10, False)
+        assert floor["top1"] == direct["top1"], (floor, direct)
+        assert not os.path.exists(tmp_path / "baseline" / "checkpoints")
         lines = []
         assert run_study(study, str(tmp_path), budget="tiny", log=lines.append) == results
-        assert all("skipped" in line for line in lines)
+        assert all("skipped" in line for line in lines[:-1])
+        with open(tmp_path / "baseline" / "result.json") as f:
+            assert json.load(f)["seconds"] == floor["seconds"]  # read back, not remeasured
     if study == "color_strength":
         assert {r["kind"] for r in results} == {"simclr", "supervised"} and "| 59.6 |" in table
 

@@ -39,7 +39,7 @@ def write_csv(results, path):
             writer.writerow(r)
 
 
-def table_markdown(study, results, budget):
+def table_markdown(study, results, budget, baseline=None):
     source = {"color_strength": "Table 1", "loss_function": "Table 4", "temperature": "Table 5",
               "augmentation_composition": "Figure 5", "projection_head": "Figure 8",
               "batch_size_epochs": "Figure 9", "model_size": "Figure 7"}[study]
@@ -58,10 +58,15 @@ def table_markdown(study, results, budget):
     lines += ["", "top1: linear evaluation on h (encoder output); top1_gh: on g(h) (projection "
               "output); contrast_acc / contrast_entropy: the last pretraining epoch's means "
               "(Table 5's columns). Supervised rows: the supervised network's own top-1."]
+    if baseline is not None:
+        chance = f"; chance {100 / baseline['num_classes']:.1f} %" if "num_classes" in baseline else ""
+        lines += ["", f"Floor: the base encoder randomly initialised (seed {baseline['seed']}) "
+                  f"and never trained, the same linear evaluation: top-1 "
+                  f"{_pct(baseline['top1'])} %{chance}."]
     return "\n".join(lines) + "\n"
 
 
-def _figure(study, results, path):
+def _figure(study, results, path, baseline=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,6 +114,10 @@ def _figure(study, results, path):
             ax.bar(x + 0.2, values_gh, 0.4, label="g(h)")
             ax.legend()
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    if baseline is not None and study != "augmentation_composition":
+        ax.axhline(100 * baseline["top1"], color="grey", linestyle="--", linewidth=1,
+                   label="random init (floor)")
+        ax.legend()
     ax.set_ylabel("top-1 % (ours)")
     ax.set_title(f"{study} (ours); paper: {paper.FINDINGS[study].split(':')[0]}")
     fig.tight_layout()
@@ -116,8 +125,9 @@ def _figure(study, results, path):
     plt.close(fig)
 
 
-def write_report(study, results, workdir, budget):
+def write_report(study, results, workdir, budget, baseline=None):
+    """`baseline`: the random-init floor's result (table line, dashed line in bar plots)."""
     write_csv(results, os.path.join(workdir, "results.csv"))
     with open(os.path.join(workdir, "table.md"), "w") as f:
-        f.write(table_markdown(study, results, budget))
-    _figure(study, results, os.path.join(workdir, "figure.png"))
+        f.write(table_markdown(study, results, budget, baseline))
+    _figure(study, results, os.path.join(workdir, "figure.png"), baseline)

@@ -2,7 +2,10 @@
 baseline, then linear evaluation on h (and g(h)), each in its own sub-folder.
 
 A cell is finished when its `result.json` exists: re-running skips it. An interrupted cell
-resumes from its newest checkpoint (the training command's machinery).
+resumes from its newest checkpoint (the training command's machinery). Each study also measures
+its floor once (`baseline/result.json`): the base encoder, randomly initialised and never
+trained, through the same linear evaluation, so a table shows how far above an untrained
+network each cell is.
 """
 
 import csv
@@ -13,7 +16,7 @@ import time
 import numpy as np
 from absl import logging
 
-from simclr_tf.study.budgets import base_config
+from simclr_tf.study.budgets import SMALL_STUDY_OVERRIDES, base_config
 from simclr_tf.study.studies import cells_for
 
 RESULT_FILE = "result.json"
@@ -97,9 +100,40 @@ def run_cell(cell, workdir, budget, dataset=None, seed=0):
     result.update(name=cell["name"], kind=cell["kind"], seconds=time.time() - started,
                   epochs=int(config.epochs), seed=seed)
     result.update(cell["params"])  # batch_size_epochs names its epochs as a parameter too
+    _write_result(workdir, result)
+    return result
+
+
+def _write_result(workdir, result):
+    os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, RESULT_FILE + ".tmp"), "w") as f:
         json.dump(result, f, indent=2, default=str)
     os.replace(os.path.join(workdir, RESULT_FILE + ".tmp"), os.path.join(workdir, RESULT_FILE))
+
+
+def random_init_baseline(study, workdir, budget, dataset=None, seed=0):
+    """The study's floor: linear evaluation (on h) of its base encoder, randomly initialised
+    with `seed` and never trained. Computed once into `workdir/baseline`, then read back."""
+    folder = os.path.join(workdir, "baseline")
+    result = load_result(folder)
+    if result is not None:
+        return result
+    from simclr_tf import builders, data
+
+    overrides = dict(SMALL_STUDY_OVERRIDES.get(study, {})) if budget == "small" else {}
+    cell = {"name": "random-init", "kind": "simclr", "params": {}, "projection": False,
+            "overrides": overrides}
+    config = cell_config(cell, budget, dataset, seed)
+    started = time.time()
+    info = data.get_source(config.dataset, config.eval_split, config.image_size).info
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = builders.build_pretrainer(config, num_classes=info.num_classes)
+    result = linear_eval_cell(model, config, info.num_classes, projection=False)
+    result.update(name="random-init", kind="random_init", seconds=time.time() - started,
+                  epochs=0, seed=seed, num_classes=int(info.num_classes))
+    _write_result(folder, result)
     return result
 
 
@@ -111,8 +145,11 @@ def load_result(workdir):
         return json.load(f)
 
 
-def run_study(study, workdir, budget="small", dataset=None, seed=0, log=print):
+def run_study(study, workdir, budget="small", dataset=None, seed=0, log=print, baseline=True):
     """Runs every unfinished cell of `study`, then writes its table, CSV and figure.
+
+    `baseline`: also measure (once) the randomly initialised encoder's top-1, the floor the
+    table and figure show.
 
     Returns the list of cell results (finished cells read back from their folders).
     """
@@ -136,6 +173,10 @@ def run_study(study, workdir, budget="small", dataset=None, seed=0, log=print):
         status = "done before, skipped" if skipped else f"{result['seconds']:.0f} s"
         log(f"[{study}] cell {index + 1}/{len(cells)} {cell['name']}: top-1 "
             f"{100 * result['top1']:.1f}% ({status}); {left} to run, {eta}")
-    write_report(study, results, workdir, budget)
+    floor = random_init_baseline(study, workdir, budget, dataset, seed) if baseline else None
+    if floor is not None:
+        log(f"[{study}] floor: the base encoder randomly initialised, top-1 "
+            f"{100 * floor['top1']:.1f}%")
+    write_report(study, results, workdir, budget, baseline=floor)
     logging.info("Study %s written to %s", study, workdir)
     return results
