@@ -19,7 +19,7 @@ _WORKDIR = train._WORKDIR
 _STUDY = flags.DEFINE_enum("study", None, list(STUDIES), "The study to run.")
 _DATASET = flags.DEFINE_string("dataset", None, "Any dataset name the training command takes "
                                "(default: colour_shapes for tiny/small, imagenet2012 for paper).")
-_BUDGET = flags.DEFINE_enum("budget", "small", list(BUDGETS), "tiny (tests), small (about an "
+_BUDGET = flags.DEFINE_enum("budget", "small", list(BUDGETS), "tiny (tests), small (about half an "
                             "hour per study on 2 CPU cores) or paper (the paper's settings).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every cell.")
 

@@ -20,7 +20,7 @@ DEFAULT_DATASET = {"tiny": "colour_shapes", "small": "colour_shapes", "paper": "
 # (tracing, features of 12,000 images, two linear classifiers) ~30 s wall.
 SMALL_SECONDS_PER_EPOCH = 47.0
 SMALL_SECONDS_PER_CELL = 30.0
-# Half an hour per study (the issue allows up to about an hour): the four studies the README
+# Half an hour per study (the design allows up to about an hour): the four studies the README
 # reports then run in one two-hour sitting on the 2-core machine.
 SMALL_BUDGET_SECONDS = 1800.0
 # Per study: (cost of an epoch, cost of a cell) relative to the two figures above.
@@ -38,7 +38,7 @@ def small_costs(study):
 
 
 def small_epochs(study, num_cells, epochs_per_cell=1.0):
-    """Pretraining epochs E so that `num_cells` cells fit the hour (at least 1); a cell trains
+    """Pretraining epochs E so that `num_cells` cells fit the budget (at least 1); a cell trains
     `epochs_per_cell * E` epochs on average (batch_size_epochs: 1.5)."""
     epoch_s, cell_s = small_costs(study)
     per_cell = SMALL_BUDGET_SECONDS / num_cells - cell_s
