@@ -46,12 +46,16 @@ def table_markdown(study, results, budget, baseline=None):
     params = [c for c in _PARAMS if any(c in r for r in results)]
     metrics = ["top1"] + (["top1_gh"] if any("top1_gh" in r for r in results) else [])
     extra = [m for m in ("contrast_acc", "contrast_entropy") if any(m in r for r in results)]
-    header = params + [f"ours {m} %" for m in metrics] + extra + [f"paper ({source}) top-1 %"]
+    header = (params + [f"ours {m} %" for m in metrics]
+              + [m + (" %" if m == "contrast_acc" else "") for m in extra]
+              + [f"paper ({source}) top-1 %"])
     lines = [f"# {study} ({budget} budget)", "", f"Paper: {paper.FINDINGS[study]}", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         row = [str(r.get(p, "")) for p in params] + [_pct(r.get(m)) for m in metrics]
-        row += [f"{r[m]:.2f}" if m in r else "-" for m in extra]
+        # contrast_acc in % as the paper's Table 5 prints it; the entropy in nats.
+        row += ["-" if m not in r else _pct(r[m]) if m == "contrast_acc" else f"{r[m]:.2f}"
+                for m in extra]
         value = _paper_value(study, r)
         row.append("-" if value is None else str(value))
         lines.append("| " + " | ".join(row) + " |")
