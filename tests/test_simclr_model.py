@@ -191,7 +191,10 @@ def test_saved_and_reloaded_model_takes_the_same_next_step(tmp_path):
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains(policy):
     """Under a mixed policy the first loss is float32's (same weights, same views) and the loss
-    falls as fast: the low-precision forward, the loss scaling and the update all work."""
+    falls as fast: the low-precision forward, the loss scaling and the update all work. Seeded:
+    how many float16 steps overflow depends on the initial weights (5 to 7 of the first 8 over
+    seeds 0-5), and an unseeded run that drew 8 fell only 35 % in the remaining steps."""
+    keras.utils.set_random_seed(0)
     images, labels = images_and_labels(8)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8, drop_remainder=True)
     epochs = 16  # one step each, always the same batch and views (FixedViews)
@@ -214,9 +217,11 @@ def test_mixed_precision_trains(policy):
     if policy == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         # Dynamic loss scaling starts at 2**15 and skips the steps whose gradients overflow,
-        # halving the scale each time (measured: 6 of 16 skipped here); the rest are applied.
+        # halving the scale each time (measured: 5 of 16 skipped here at seed 0); the rest are applied.
         skipped = epochs - int(model.optimizer.inner_optimizer.iterations.numpy())
-        assert 0 <= skipped <= epochs // 2, skipped
+        # At least one skip shows the loss really is scaled: LARS' update does not depend on
+        # the gradient's scale, so an unscaled loss trains as well but never overflows.
+        assert 1 <= skipped <= epochs // 2, skipped
     # Training works: the loss falls by 40 % at least (measured: 13 -> 2 in float32 and
     # bfloat16, 13 -> 7 in float16 with its skipped steps).
     assert np.mean(losses[-2:]) < 0.6 * losses[0], losses
