@@ -65,8 +65,9 @@ def tiny_simclr(width=TINY_WIDTH, size=16):
     return model
 
 
-def prelude(pretrain_workdir):
-    """The names the examples use without defining them, at tiny sizes."""
+def prelude(pretrain_workdir, source):
+    """The names the examples use without defining them, at tiny sizes. The models are built
+    only for a block that names them (two ResNet builds per block otherwise)."""
     rng = np.random.default_rng(0)
     images = rng.random((8, 32, 32, 3), dtype=np.float32)  # float in [0, 1]: every API takes it
     labels = rng.integers(0, 10, 8).astype(np.int32)
@@ -90,7 +91,8 @@ def prelude(pretrain_workdir):
         train=(x_train, y_train), test=(x_test, y_test), x_unlabelled=x_train[:128],
         train_features=rng.normal(size=(64, 16)).astype(np.float32),
         test_features=rng.normal(size=(16, 16)).astype(np.float32),
-        model=tiny_simclr(), small_simclr_model=tiny_simclr(),
+        **{name: tiny_simclr() for name in ("model", "small_simclr_model")
+           if re.search(rf"\b{name}\b", source)},
     )
 
 
@@ -117,5 +119,5 @@ def test_example_runs(source, skip, pretrain_workdir, tmp_path, monkeypatch):
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", one_epoch)
-    namespace = prelude(os.fspath(pretrain_workdir))
+    namespace = prelude(os.fspath(pretrain_workdir), source)
     exec(compile(source, "<example>", "exec"), namespace)
