@@ -225,16 +225,19 @@ class SimCLR(keras.Model):
     def _check_labels(self, labels):
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
         # Out-of-range labels would silently give a wrong loss (sparse CE gathers garbage on
-        # some devices), so fail loudly instead.
-        tf.debugging.assert_greater_equal(
-            labels, 0, message="probe labels must be >= 0"
-        )
-        tf.debugging.assert_less(
-            labels,
-            self.num_classes,
-            message=f"probe labels must be < num_classes={self.num_classes}",
-        )
-        return labels
+        # some devices), so fail loudly instead. The checks run before anything reads the
+        # labels: without the control dependency the cross-entropy kernel could fail first,
+        # with its own message that does not name num_classes (seen in the test suite).
+        checks = [
+            tf.debugging.assert_greater_equal(labels, 0, message="probe labels must be >= 0"),
+            tf.debugging.assert_less(
+                labels,
+                self.num_classes,
+                message=f"probe labels must be < num_classes={self.num_classes}",
+            ),
+        ]
+        with tf.control_dependencies([c for c in checks if c is not None]):  # None when eager
+            return tf.identity(labels)
 
     def _probe_loss(self, logits, labels):
         logits = tf.cast(logits, tf.float32)
