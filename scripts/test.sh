@@ -7,5 +7,5 @@
 # collected) is passed through, so it fails CI.
 EXTRAS="cpu,test"
 source "$(dirname "$0")/_venv.sh"
-if [ "$#" -eq 0 ]; then set -- -m "not large" -n auto; fi
+if [ "$#" -eq 0 ]; then set -- -m "not large" -n auto --dist loadfile; fi
 exec "$VENV/bin/python" -m pytest -q "$@"

@@ -63,15 +63,39 @@ def _reset_keras_state():
 @pytest.fixture(scope="session")
 def pretrain_workdir(tmp_path_factory):
     """The training command's pretraining (`simclr_tf.train.pretrain`) at `tiny_config` size,
-    run once per session: the evaluation modes' tests start from its work directory (config,
-    checkpoints, export) and must not change it."""
+    run once per test run: the evaluation modes' tests start from its work directory (config,
+    checkpoints, export) and must not change it.
+
+    Under pytest-xdist every worker is its own session, so the first worker to ask runs it in
+    the run's shared temporary folder under a file lock and the others wait for it and read its
+    work directory (it took 10 to 13 s per worker); `done` marks a finished run, so a worker
+    that died mid-run leaves nothing that a later one would take for finished."""
+    import fcntl
+
     from helpers.tiny import tiny_config
 
     from simclr_tf.train import pretrain
 
-    workdir = str(tmp_path_factory.mktemp("pretrain"))
-    pretrain(tiny_config(), workdir)
-    return workdir
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        workdir = str(tmp_path_factory.mktemp("pretrain"))
+        pretrain(tiny_config(), workdir)
+        return workdir
+    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker
+    workdir = shared / "pretrain_shared"
+    with open(shared / "pretrain_shared.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (shared / "pretrain_shared.done").exists():
+                if workdir.exists():
+                    import shutil
+
+                    shutil.rmtree(workdir)
+                workdir.mkdir()
+                pretrain(tiny_config(), str(workdir))
+                (shared / "pretrain_shared.done").touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return str(workdir)
 
 
 @pytest.fixture
