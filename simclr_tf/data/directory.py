@@ -46,8 +46,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 # memory and the wait for the first images (the interleave keeps a few chunks in flight per
 # core). Measured on 1,024 JPEGs of 500 x 375 -> 512 canvas, batch 64, 5 rounds each, quiet
 # 2-core machine (2026-12-03): images/s 3.07-3.11x the reference-style pipeline's at 32,
-# 3.13x at 64, 3.40-3.63x at 128, 2.89x at 256 (8 chunks per pass of those files: the end of
-# a pass, decoded on fewer cores, grows).
+# 3.13x at 64, 3.40-3.63x at 128, 2.89x at 256 (only 4 chunks per pass of those files: the
+# end of a pass, decoded on fewer cores, grows).
 _CHUNK = 128
 
 
