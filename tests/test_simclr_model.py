@@ -281,6 +281,24 @@ def test_bad_inputs_are_clear_errors():
         model.fit(bad_labels, verbose=0)
 
 
+def test_probe_labels_are_checked_before_they_are_read():
+    """In the traced step the labels that reach the probe's cross-entropy carry both range
+    checks as control dependencies. Without them the kernel could fail first with its own
+    message (it did once in the suite); which op runs first is a race, so the test reads the
+    graph instead of waiting for the race."""
+    model = tiny_model(num_classes=4)
+    returned = {}
+
+    @tf.function
+    def check(labels):
+        returned["op"] = model._check_labels(labels).op
+        return labels
+
+    check.get_concrete_function(tf.TensorSpec([None], tf.int32))
+    guards = returned["op"].control_inputs
+    assert sorted(op.type for op in guards) == ["Assert", "Assert"], guards
+
+
 def test_global_batch_must_divide_over_replicas(two_replicas):
     images, _ = images_and_labels(6)
     with two_replicas.scope():
