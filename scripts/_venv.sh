@@ -11,7 +11,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 echo "[setup] installing simclr_tf[$EXTRAS] into $VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[$EXTRAS]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+# pip's own exit status decides: a failed install must stop here, not leave an older install in
+# a reused venv to run (and pass) instead. Its output is shown without one harmless warning.
+status=0
+out="$("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[$EXTRAS]" 2>&1)" || status=$?
+printf '%s\n' "$out" | grep -v -e "is ignored: it is neither a file nor a directory" -e '^$' || true
+if [ "$status" -ne 0 ]; then
+  echo "[setup] installing simclr_tf[$EXTRAS] into $VENV failed (pip exit status $status)" >&2
+  exit "$status"
+fi
 "$VENV/bin/python" -m pip check >/dev/null || { "$VENV/bin/python" -m pip check; exit 1; }
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 cd "$ROOT"

@@ -68,3 +68,23 @@ def test_missing_tensorflow_names_the_install_extras():
         "ModuleNotFoundError: simclr_tf needs TensorFlow; install it with one of the extras: "
         "`pip install simclr_tf[cpu]`, `simclr_tf[gpu]` or `simclr_tf[tpu]`."
     )
+
+
+def test_setup_stops_when_the_install_fails(tmp_path):
+    """scripts/_venv.sh (behind both README commands) stops with pip's status when the install
+    fails, rather than going on with whatever a reused venv already holds (a green run that
+    hides a missing install step). The venv's python is a stub whose `pip install` fails and
+    whose `pip check` passes, as an old, consistent install's would."""
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text('#!/bin/sh\n[ "$3" = install ] && { echo "ERROR: no matching distribution"; exit 3; }\nexit 0\n')
+    python.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", 'EXTRAS=cpu,test; source scripts/_venv.sh; echo "went on"'],
+        cwd=ROOT, env={**os.environ, "SIMCLR_VENV": str(tmp_path / "venv")},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 3, (done.returncode, done.stdout, done.stderr)
+    assert "went on" not in done.stdout
+    assert "ERROR: no matching distribution" in done.stdout
+    assert "failed (pip exit status 3)" in done.stderr
