@@ -37,7 +37,9 @@ Modes:
 
 `images_per_s` always counts original images (each one trains two views). `peak_rss_mb` is the
 process's peak resident memory; a suite runs every measurement in a fresh process, so it is the
-peak of that measurement alone. `--replicas=2` splits the CPU into two logical devices under
+peak of that measurement alone. `train` also reports `tensor_peak_mb`, the peak of the bytes
+held in tensors (TensorFlow's allocator statistics), which the runtime and the allocator's pool
+put below the RSS. `--replicas=2` splits the CPU into two logical devices under
 `MirroredStrategy`, the same global batch shared by two replicas. The logical devices share the
 same cores, so by default (`--inter_op_threads=-1`) a multi-replica run executes one op at a time
 (each op still uses every core): two replicas' ops running at once would fight over the cores
@@ -141,6 +143,20 @@ def peak_rss_mb():
     """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024, 1)
+
+
+def tensor_peak_mb():
+    """Peak bytes in tensors of TensorFlow's CPU allocator, in MiB (None when it keeps no
+    statistics, e.g. with `TF_ENABLE_ONEDNN_OPTS=0`; 0 with `TF_ONEDNN_USE_SYSTEM_ALLOCATOR`). Below `peak_rss_mb` by the runtime
+    (about 0.6 GB with the model) and by what the allocator's pool holds beyond its live
+    tensors: see docs/benchmark.md, "Where the plain step's memory goes"."""
+    import tensorflow as tf
+
+    try:
+        peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+    except ValueError:  # "Allocator stats not available"
+        return None
+    return round(peak / 2**20, 1)
 
 
 def process_cpu_s():
@@ -314,6 +330,8 @@ def measure_train():
     times = [b - a for a, b in zip(timer.ends[:-1], timer.ends[1:])][_WARMUP.value:]
     out.update(step_stats(times, batch))
     out["peak_rss_mb"] = peak_rss_mb()
+    if tensor_peak_mb():  # absent where the allocator keeps no statistics
+        out["tensor_peak_mb"] = tensor_peak_mb()
     if _FLOOR.value:
         if _REPLICAS.value != 1:
             raise ValueError("--floor is measured on a single device: use it with --replicas=1.")

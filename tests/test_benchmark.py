@@ -75,6 +75,22 @@ def test_peak_rss_is_the_kernels_high_water_mark():
     assert hwm_kib / 1024 - 1 <= peak <= hwm_kib / 1024 + 5, (peak, hwm_kib)
 
 
+def test_tensor_peak_counts_live_tensors():
+    """`tensor_peak_mb` is the allocator's high-water mark of bytes in tensors: two 64 MiB
+    tensors alive at once show, and it stays below the process's RSS."""
+    if benchmark.tensor_peak_mb() is None:
+        pytest.skip("this TensorFlow's CPU allocator keeps no statistics")
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    before = tf.config.experimental.get_memory_info("CPU:0")["current"] / 2**20
+    x = tf.fill([16, 1024, 1024], 1.0)
+    y = x + 1.0
+    assert float(tf.reduce_sum(y)) == 2.0 * 16 * 2**20
+    del x, y  # the peak stays
+    peak = benchmark.tensor_peak_mb()
+    assert before + 128 <= peak < before + 130, (before, peak)
+    assert peak < benchmark.peak_rss_mb()
+
+
 # three subprocesses; the default suite checks the figures' arithmetic and a usage error
 @pytest.mark.large
 def test_smoke_suite_prints_every_mode_as_json():
