@@ -543,3 +543,31 @@ def test_backward_pass_keeps_no_padded_copies(rng):
     assert {"Conv2D", "Relu"} <= set(producers), producers
     assert not [layer.name for layer in encoder.layers
                 if isinstance(layer, keras.layers.ZeroPadding2D)]
+
+
+def test_weight_files_of_the_former_padding_layers_load(rng, tmp_path, monkeypatch):
+    """Strided convs were a `ZeroPadding2D` and a Keras `Conv2D`; files written then (training
+    checkpoints, `.weights.h5`) still load, with the same outputs."""
+    from simclr_tf.models import layer_utils, resnet_blocks
+
+    def former(filters, kernel_size, strides, name, dtype=None):
+        layers = []
+        if strides > 1:
+            pad = layer_utils.fixed_padding(kernel_size)
+            layers.append(keras.layers.ZeroPadding2D((pad, pad), name=f"{name}_pad"))
+        layers.append(keras.layers.Conv2D(
+            filters, kernel_size, strides=strides, padding="valid" if strides > 1 else "same",
+            use_bias=False, name=name))
+        return layers
+
+    x = _images(rng)
+    with monkeypatch.context() as patch:
+        patch.setattr(resnet_blocks, "conv2d_fixed_padding", former)
+        old = ResNet(depth=18, width_multiplier=TINY, input_shape=(32, 32, 3))
+    assert any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in old.layers)
+    path = str(tmp_path / "former.weights.h5")
+    old.save_weights(path)
+    keras.utils.set_random_seed(1)  # different initial weights
+    new = ResNet(depth=18, width_multiplier=TINY, input_shape=(32, 32, 3))
+    new.load_weights(path)
+    np.testing.assert_array_equal(new(x, training=False), old(x, training=False))

@@ -261,10 +261,15 @@ def padded_conv2d(x, kernel, strides, pad):
 
 
 @keras.saving.register_keras_serializable(package="simclr_tf")
-class FixedPaddingConv2D(keras.layers.Conv2D):
-    """A strided `Conv2D` with the reference's fixed padding (`Conv2dFixedPadding`: `tf.pad`,
-    then a "VALID" convolution), in one layer whose backward pass keeps no padded copy of its
-    input (`padded_conv2d`)."""
+class Conv2D(keras.layers.Conv2D):
+    """A strided `keras.layers.Conv2D` with the reference's fixed padding (`Conv2dFixedPadding`:
+    `tf.pad`, then a "VALID" convolution), in one layer whose backward pass keeps no padded
+    copy of its input (`padded_conv2d`).
+
+    Its class name is `Conv2D` on purpose: Keras keys a model's layers in weight files by class
+    name and count ("conv2d_7"), so files written when this was a `ZeroPadding2D` and a Keras
+    `Conv2D` (checkpoints, `.keras` and `.weights.h5` files) load unchanged.
+    """
 
     def __init__(self, filters, kernel_size, strides, **kwargs):
         kwargs.pop("padding", None)
@@ -287,12 +292,12 @@ def conv2d_fixed_padding(filters, kernel_size, strides, name, dtype=None):
     """The layers of the reference's `Conv2dFixedPadding`: a Conv2D without bias.
 
     Stride 1 uses "same" padding; a strided conv pads by `fixed_padding` and then convolves
-    "valid" (`FixedPaddingConv2D`), so the result does not depend on whether the input size is
+    "valid" (this module's `Conv2D`), so the result does not depend on whether the input size is
     even.
     """
     args = dict(use_bias=False, kernel_initializer=conv_kernel_initializer(), name=name, dtype=dtype)
     if strides > 1 and fixed_padding(kernel_size) != (0, 0):
-        return [FixedPaddingConv2D(filters, kernel_size, strides, **args)]
+        return [Conv2D(filters, kernel_size, strides, **args)]
     padding = "valid" if strides > 1 else "same"
     return [keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, **args)]
 
