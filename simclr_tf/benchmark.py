@@ -146,10 +146,11 @@ def peak_rss_mb():
 
 
 def tensor_peak_mb():
-    """Peak bytes in tensors of TensorFlow's CPU allocator, in MiB (None when it keeps no
-    statistics, e.g. with `TF_ENABLE_ONEDNN_OPTS=0`; 0 with `TF_ONEDNN_USE_SYSTEM_ALLOCATOR`). Below `peak_rss_mb` by the runtime
-    (about 0.6 GB with the model) and by what the allocator's pool holds beyond its live
-    tensors: see docs/benchmark.md, "Where the plain step's memory goes"."""
+    """Peak bytes in tensors of TensorFlow's CPU allocator, in MiB: None where it keeps no
+    statistics (`TF_ENABLE_ONEDNN_OPTS=0`), 0 where it counts nothing
+    (`TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`). It lies below `peak_rss_mb` by the runtime (about
+    0.6 GB with the model) and by what the allocator's pool holds beyond its live tensors: see
+    docs/benchmark.md, "The plain step's memory, taken apart"."""
     import tensorflow as tf
 
     try:
@@ -330,8 +331,9 @@ def measure_train():
     times = [b - a for a, b in zip(timer.ends[:-1], timer.ends[1:])][_WARMUP.value:]
     out.update(step_stats(times, batch))
     out["peak_rss_mb"] = peak_rss_mb()
-    if tensor_peak_mb():  # absent where the allocator keeps no statistics
-        out["tensor_peak_mb"] = tensor_peak_mb()
+    tensors = tensor_peak_mb()
+    if tensors:  # absent where the allocator keeps or counts nothing
+        out["tensor_peak_mb"] = tensors
     if _FLOOR.value:
         if _REPLICAS.value != 1:
             raise ValueError("--floor is measured on a single device: use it with --replicas=1.")

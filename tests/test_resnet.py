@@ -571,3 +571,30 @@ def test_weight_files_of_the_former_padding_layers_load(rng, tmp_path, monkeypat
     new = ResNet(depth=18, width_multiplier=TINY, input_shape=(32, 32, 3))
     new.load_weights(path)
     np.testing.assert_array_equal(new(x, training=False), old(x, training=False))
+
+
+@pytest.mark.parametrize("kernel_size, size", [(3, 9), (3, 8), (7, 11), (2, 8)])
+def test_padded_conv_gradients_equal_pad_then_conv(rng, kernel_size, size):
+    """The strided conv's own backward pass (it pads again rather than keep the padded input)
+    gives the gradients of `tf.pad` + "VALID" conv, in graph mode as in training."""
+    from simclr_tf.models.layer_utils import fixed_padding, padded_conv2d
+
+    x = tf.constant(rng.normal(size=(2, size, size, 3)).astype(np.float32))
+    kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 3, 4)).astype(np.float32))
+    out = (size - 1) // 2 + 1  # kernel - 1 padding in total, stride 2
+    upstream = tf.constant(rng.normal(size=(2, out, out, 4)).astype(np.float32))
+    begin, end = fixed_padding(kernel_size)
+
+    @tf.function
+    def gradients(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = fn(x, kernel)
+        return y, tape.gradient(y, [x, kernel], output_gradients=upstream)
+
+    ours = gradients(lambda x, k: padded_conv2d(x, k, (2, 2), (begin, end)))
+    plain = gradients(lambda x, k: tf.nn.conv2d(
+        tf.pad(x, [[0, 0], [begin, end], [begin, end], [0, 0]]), k, 2, "VALID"))
+    np.testing.assert_allclose(ours[0], plain[0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours[1], plain[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -272,7 +272,7 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def __init__(self, filters, kernel_size, strides, **kwargs):
-        kwargs.pop("padding", None)
+        kwargs.pop("padding", None)  # get_config's "valid": the fixed padding is implied
         super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
         self.fixed_pad = fixed_padding(self.kernel_size[0])
 
