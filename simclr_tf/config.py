@@ -110,6 +110,10 @@ def default_config():
     # linear_eval: False trains the head on cached features of the centre crop; True trains it
     # through the frozen encoder on random crops and flips, as the reference does.
     c.eval.augment = False
+    # linear_eval with augment: False keeps the frozen encoder's batch norm on its pretraining
+    # statistics (the reference's TF1 code); True normalises each batch with its own statistics
+    # and updates the moving averages, which the test then uses (the reference's TF2 run.py).
+    c.eval.bn_training = False
     c.eval.optimizer = "momentum"  # momentum (Nesterov) | lars | adam, each with its L2 term
     c.eval.momentum = 0.9
     c.eval.learning_rate_scaling = "linear"  # linear (x B/256) | sqrt (x sqrt(B))

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.tiny import tiny_config
 
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
@@ -12,7 +13,9 @@ from simclr_tf.evaluation.pretrained import build_classifier
 from simclr_tf.evaluation.exported import ExportedEncoder
 from simclr_tf.evaluation.features import extract_dataset_features, extract_features
 from simclr_tf.evaluation.knn import knn_accuracy
-from simclr_tf.evaluation.linear_eval import linear_evaluation
+from simclr_tf.evaluation.finetune import fine_tune
+from simclr_tf.evaluation.linear_eval import frozen_batch_norm_in_training_mode, linear_evaluation
+from simclr_tf.evaluation.modes import check_mode_config
 from simclr_tf.export import export_encoder
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
@@ -100,6 +103,69 @@ def test_augmented_linear_evaluation_is_the_reference_protocol(pretrained, data)
     assert result["top1"] > 3 * CHANCE  # measured 0.50
     assert_unchanged(before, pretrained.encoder)
     assert pretrained.encoder.trainable  # the classifier froze its own copy
+
+
+def moving_statistics(encoder):
+    return {v.path: v.numpy().copy() for v in encoder.weights if "moving" in v.path}
+
+
+def test_bn_training_uses_batch_statistics_and_updates_the_moving_averages(pretrained, data):
+    """`eval.bn_training=True`, the reference's TF2 linear evaluation: the frozen encoder's batch
+    norm normalises each training batch with its own statistics and updates its moving averages,
+    exactly as an unfrozen copy in training mode does; no weight of the encoder changes."""
+    train, test = data
+    frozen = build_classifier(pretrained, 10, fine_tune_after_block=4)
+    unfrozen = build_classifier(pretrained, 10)  # its own copy, trainable: Keras' training mode
+    # Every BN layer of the ResNet-18: the stem's, 2 in each of 8 blocks, 4 projection shortcuts.
+    assert frozen_batch_norm_in_training_mode(frozen.encoder) == 21
+    assert [v.path for v in frozen.trainable_variables] == [
+        "classifier/head_supervised/kernel",
+        "classifier/head_supervised/bias",
+    ]
+    before = moving_statistics(frozen.encoder)
+    views = tf.random.uniform((32, 16, 16, 3), seed=2)
+    inference = frozen.features(views, training=False).numpy()
+    batch_stats = frozen.features(views, training=True).numpy()
+    expected = unfrozen.features(views, training=True).numpy()
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(batch_stats, expected, rtol=0, atol=1e-5 * scale)
+    assert np.abs(batch_stats - inference).max() > 0.05 * scale  # not the pretraining statistics
+    after = moving_statistics(frozen.encoder)
+    for path, value in moving_statistics(unfrozen.encoder).items():
+        mine = path.replace(unfrozen.encoder.name, frozen.encoder.name, 1)
+        np.testing.assert_allclose(after[mine], value, rtol=1e-5, atol=1e-6)
+    assert all(not np.allclose(after[k], before[k]) for k in before)
+
+    # Training the head: the moving averages move, the encoder's weights do not.
+    weights = {v.path: v.numpy().copy() for v in frozen.encoder.weights if "moving" not in v.path}
+    fine_tune(frozen, train, 1, batch_size=64, optimizer="momentum", base_learning_rate=0.1,
+              learning_rate_scaling="linear")
+    for v in frozen.encoder.weights:
+        if "moving" in v.path:
+            assert not np.allclose(v.numpy(), after[v.path]), v.path
+        else:
+            np.testing.assert_array_equal(v.numpy(), weights[v.path], err_msg=v.path)
+
+    before = snapshot(pretrained.encoder)
+    result = linear_evaluation(
+        pretrained, train, test, 10, batch_size=64, epochs=10, augment=True, bn_training=True
+    )
+    assert result["top1"] > 3 * CHANCE  # measured 0.40 (0.44 with bn_training=False)
+    assert_unchanged(before, pretrained.encoder)  # it trained a copy
+    with pytest.raises(ValueError, match="bn_training=True` trains the head through"):
+        linear_evaluation(pretrained, train, test, 10, bn_training=True)
+
+
+def test_bn_training_is_a_linear_eval_key_of_the_augmented_protocol():
+    config = tiny_config(checkpoint="runs/demo", bn_training=True)
+    config.mode = "linear_eval"
+    with pytest.raises(ValueError, match="eval.bn_training=True` runs the frozen encoder"):
+        check_mode_config(config)  # cached features: computed once, nothing to update
+    config.eval.augment = True
+    check_mode_config(config)
+    config.mode = "finetune"
+    with pytest.raises(ValueError, match="eval.bn_training=True` runs the frozen encoder"):
+        check_mode_config(config)
 
 
 def test_linear_evaluation_from_an_encoder_and_an_exported_encoder(pretrained, data, tmp_path):

@@ -9,7 +9,10 @@ config.json supplies the architecture) or a checkpoint folder of one.
 Protocol, as the reference's `--train_mode=finetune --fine_tune_after_block=4
 --zero_init_logits_layer=True --global_bn=False --optimizer=momentum --learning_rate=0.1
 --weight_decay=1e-6 --train_epochs=90 --train_batch_size=4096 --warmup_epochs=0`: the encoder
-frozen (no gradient, BN in inference mode), a zero-initialised linear head on the encoder output
+frozen (no gradient) with its batch norm on the pretraining statistics (`eval.bn_training=False`,
+the reference's TF1 code, which gave the README's figure below; its TF2 `run.py` normalises each
+batch with its own statistics and updates the moving averages: `--config.eval.bn_training=True`,
+no published figure), a zero-initialised linear head on the encoder output
 trained with Nesterov momentum 0.9 at 0.1 x 4096/256 = 1.6 with cosine decay and no warmup,
 an L2 term of 1e-6 on the head's kernel and bias (the reference's `add_weight_decay` under
 momentum), 90 epochs of batch 4096 on random crops and flips (`eval.augment=True`), in float32;
@@ -38,6 +41,7 @@ def get_config(arg=None):
     c.model.depth = 50
     c.model.head_num_layers = 3
     c.eval.augment = True
+    c.eval.bn_training = False  # True: the reference's TF2 run.py (see above)
     c.eval.knn = False  # kNN needs cached features (eval.augment=False)
     c.eval.epochs = 90
     c.eval.batch_size = 4096

@@ -99,13 +99,15 @@ def _topk(classifier, features, labels, k):
     return float(np.mean(hits.numpy()))
 
 
-def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=False, **kwargs):
+def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=False,
+                      bn_training=False, **kwargs):
     """Linear evaluation of a frozen encoder on `(images, labels)` numpy pairs.
 
-    The encoder never changes: no gradient reaches it and its batch norm runs in inference
-    mode (moving statistics), so its weights and statistics are bit-identical afterwards.
-    Two ways to train the linear layer, both the reference README's recipe (zero-initialised
-    head, Nesterov momentum 0.9, `0.1 x B/256`, cosine decay, no warmup, no weight decay):
+    The encoder's weights never change: no gradient reaches them. By default its batch norm
+    runs in inference mode (the pretraining moving statistics), so its weights and statistics
+    are bit-identical afterwards. Two ways to train the linear layer, both the reference
+    README's recipe (zero-initialised head, Nesterov momentum 0.9, `0.1 x B/256`, cosine decay,
+    no warmup, no weight decay):
 
     - `augment=False` (default): on cached features of the evaluation transform (centre crop),
       computed once (`train_linear_classifier`). Fast: one encoder pass per image.
@@ -121,6 +123,12 @@ def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=F
         num_classes: number of classes.
         batch_size: global batch size of the linear layer's training (and of the encoder passes).
         augment: see above.
+        bn_training: with `augment=True` only. False (default): the frozen encoder's batch norm
+            keeps its pretraining statistics (the reference's TF1 code). True: it normalises
+            each training batch with the batch's own statistics and updates its moving
+            averages, which the test pass then uses; the encoder's weights stay frozen (the
+            reference's TF2 `run.py --train_mode=finetune --fine_tune_after_block=4`). Works
+            on a copy: `model` is left unchanged either way.
         **kwargs: `epochs`, `base_learning_rate`, `weight_decay`, `seed`, `verbose` (both ways),
             `standardize` (cached features only).
 
@@ -139,7 +147,15 @@ def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=F
     if is_saved_model(model):
         model = ExportedEncoder(model)
     if augment:
-        return _augmented_linear_evaluation(model, train, test, num_classes, batch_size, **kwargs)
+        return _augmented_linear_evaluation(
+            model, train, test, num_classes, batch_size, bn_training=bn_training, **kwargs
+        )
+    if bn_training:
+        raise ValueError(
+            "`bn_training=True` trains the head through the encoder (augment=True); cached "
+            "features are computed once, with the pretraining statistics. Received: "
+            "bn_training=True, augment=False"
+        )
     train_features = extract_features(model, train[0], batch_size)
     test_features = extract_features(model, test[0], batch_size)
     return train_linear_classifier(
@@ -149,7 +165,7 @@ def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=F
 
 def _augmented_linear_evaluation(
     model, train, test, num_classes, batch_size, epochs=90, base_learning_rate=0.1,
-    weight_decay=0.0, seed=0, verbose=0,
+    weight_decay=0.0, seed=0, verbose=0, bn_training=False,
 ):
     from simclr_tf.evaluation.pretrained import build_classifier
     from simclr_tf.evaluation.finetune import evaluate_classifier, fine_tune
@@ -164,6 +180,8 @@ def _augmented_linear_evaluation(
     classifier = build_classifier(
         model, num_classes, fine_tune_after_block=4, head_weight_decay=weight_decay
     )
+    if bn_training:
+        frozen_batch_norm_in_training_mode(classifier.encoder)
     fine_tune(
         classifier, train, epochs, batch_size=batch_size, optimizer="momentum",
         base_learning_rate=base_learning_rate, learning_rate_scaling="linear",
@@ -171,3 +189,31 @@ def _augmented_linear_evaluation(
     )
     result = evaluate_classifier(classifier, test, batch_size)
     return {"top1": result["top1"], "top5": result["top5"]}
+
+
+def frozen_batch_norm_in_training_mode(encoder):
+    """Makes a frozen encoder's batch norm normalise training batches with their own statistics.
+
+    The reference's TF2 linear evaluation (`run.py --train_mode=finetune
+    --fine_tune_after_block=4`) freezes the encoder by giving its wrapper layers
+    `trainable=False`; the `BatchNormalization` layers inside keep `trainable=True`, so with
+    `training=True` they use batch statistics and update their moving averages (momentum 0.9),
+    and its evaluation (`training=False`) reads those updated averages. Its TF1 code instead
+    ran the frozen encoder with `is_training=False`, as `Classifier` does by default.
+
+    Here each frozen (`trainable=False`) BN layer of `encoder` becomes trainable again, which is
+    what Keras' BN checks before using batch statistics, while its scale and offset stay
+    non-trainable variables: no optimiser sees them, so only the moving averages change. Call
+    it after `build_classifier(..., fine_tune_after_block=4)` and before compiling.
+
+    Returns:
+        The number of batch-norm layers switched (0 when none was frozen).
+    """
+    switched = 0
+    for layer in encoder._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.trainable:
+            layer.trainable = True  # batch statistics when called with training=True
+            for variable in layer.weights:
+                variable.trainable = False  # gamma and beta stay frozen
+            switched += 1
+    return switched

@@ -24,7 +24,10 @@ from simclr_tf.evaluation.finetune import OPTIMIZERS, evaluate_classifier, fine_
 from simclr_tf.evaluation.finetune import training_dataset
 from simclr_tf.evaluation.knn import knn_accuracy
 from simclr_tf.evaluation.label_fractions import labelled_dataset
-from simclr_tf.evaluation.linear_eval import train_linear_classifier
+from simclr_tf.evaluation.linear_eval import (
+    frozen_batch_norm_in_training_mode,
+    train_linear_classifier,
+)
 from simclr_tf.evaluation.pretrained import CLASSIFIER_FILE, build_classifier, load_pretrained
 from simclr_tf import workdir as wd
 from simclr_tf.evaluation.splits import Split, labelled_splits, partly_labelled_arrays
@@ -88,6 +91,13 @@ def check_mode_config(config):
             f"`eval.fine_tune_after_block` must be one of {list(FINE_TUNE_AFTER_BLOCK)}. "
             f"Received: {e.fine_tune_after_block!r}"
         )
+    if e.bn_training and not (config.mode == "linear_eval" and e.augment):
+        raise ValueError(
+            "`eval.bn_training=True` runs the frozen encoder's batch norm in training mode while "
+            "linear_eval trains the head through it (--config.eval.augment=True); other modes "
+            f"and cached features do not use it. Received: mode={config.mode!r}, "
+            f"eval.augment={e.augment!r}"
+        )
     labelled_dataset(config.dataset, e.label_fraction)  # validates the fraction
     check_epochs(config)
 
@@ -113,9 +123,15 @@ def _linear_eval(config, workdir, strategy):
                 pretrained, num_classes, fine_tune_after_block=4, copy_weights=False,
                 head_weight_decay=e.weight_decay,
             )
+            if e.bn_training:
+                frozen_batch_norm_in_training_mode(classifier.encoder)
         _fit(classifier, config, workdir, train)
         results.update(evaluate_classifier(classifier, test.batches(e.batch_size)))
-        results["protocol"] = "frozen encoder, random crop + flip, zero-init linear head"
+        bn = (
+            "batch norm in training mode (batch statistics, moving averages updated)"
+            if e.bn_training else "batch norm on its pretraining statistics"
+        )
+        results["protocol"] = f"frozen encoder, {bn}, random crop + flip, zero-init linear head"
         return results
     if train.arrays is not None:
         train_x = extract_features(pretrained, train.arrays[0], e.batch_size)
