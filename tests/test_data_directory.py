@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from simclr_tf.data import from_directory, list_images, resize_to_square
+from simclr_tf.data import MissingLabelsError, from_directory, list_images, resize_to_square
 
 # These tests check the square host path (canvas_size=0); the canvas path (images at native
 # resolution, the default for images of several sizes) is checked in test_data_canvas.py.
@@ -65,7 +65,8 @@ def test_flat_folder_unlabelled_and_loose_files_ignored_with_labels(tmp_path, ca
     images = np.concatenate([x.numpy() for x in ds])
     assert images.shape == (4, 8, 8, 3)
     np.testing.assert_allclose(images.reshape(4, -1).mean(1), [5, 15, 25, 35], atol=2)
-    with pytest.raises(ValueError, match="is flat.*labeled=False"):
+    # The error names what a command-line user can do, and is the one pretraining catches.
+    with pytest.raises(MissingLabelsError, match="is flat.*--config.mode=pretrain.*labeled=False"):
         from_directory(str(flat), 2, 8)
     _write(flat / "cls" / "x.png", _uniform(8, 8, 99))
     with caplog.at_level(logging.WARNING):
@@ -127,7 +128,7 @@ def test_corrupt_file_is_named(classes):
     with open(bad, "wb") as f:
         f.write(b"\xff\xd8\xff\xe0 definitely not a whole JPEG")
     ds = from_directory(classes, 2, 16, shuffle=False)
-    match = "Corrupt or unreadable image file .*broken.jpg"
+    match = "Corrupt or unreadable image file .*broken.jpg.*--config.data.skip_corrupt=True"
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
         for _ in ds:
             pass
@@ -226,8 +227,9 @@ def test_bad_input(tmp_path, classes):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has no image files"):
         from_directory(str(tmp_path / "empty"), 2, 8, labeled=False)
-    with pytest.raises(ValueError, match="has no image files.*labeled=False"):
-        from_directory(str(tmp_path / "empty"), 2, 8)
+    with pytest.raises(ValueError, match="has no image files") as empty:
+        from_directory(str(tmp_path / "empty"), 2, 8)  # no images: not a question of labels
+    assert not isinstance(empty.value, MissingLabelsError)
     with pytest.raises(ValueError, match="existing folder.*Received: path='.*missing'"):
         from_directory(str(tmp_path / "missing"), 2, 8)
     with pytest.raises(ValueError, match="5 examples.*Received: batch_size=6"):
@@ -247,3 +249,27 @@ def test_uneven_shards_are_equalised(tmp_path):
                             input_context=context)
         shards.append([int(x[0, 0, 0, 0]) for x in ds])
     assert shards == [[0, 90], [30, 120], [60, 150]]
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_the_training_stream_reports_a_bad_file_in_a_short_epoch(tmp_path, caplog, skip):
+    """An epoch of 2 batches of 4 from 6 good files and a bad one (far fewer than a decode
+    chunk): the bad file is reported in the first epoch, logged or an error, not dropped
+    silently (the decode reports a chunk's bad files at the chunk's end, so the stream decodes
+    pass by pass: a pass's last chunk ends with it)."""
+    from simclr_tf.data import epochs, get_source
+
+    for i in range(6):
+        _write(tmp_path / "flat" / f"{i}.png", _uniform(6 + i, 9, 30 * i))
+    (tmp_path / "flat" / "3b.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    source = get_source(f"dir:{tmp_path / 'flat'}", "", 8, labeled=False, skip_corrupt=skip)
+    stream = epochs(source, 4, 2, seed=0)
+    if not skip:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"3b\.jpg.*data\.skip_corrupt"):
+            for _ in stream.take(2):
+                pass
+        return
+    with caplog.at_level(logging.WARNING):
+        shades = sorted({int(x["image"][b, 0, 0, 0]) for x in stream.take(2) for b in range(4)})
+    assert shades == [0, 30, 60, 90, 120, 150]
+    assert [r.getMessage() for r in caplog.records if "3b.jpg" in r.getMessage()]

@@ -10,11 +10,13 @@ on the accelerator.
 
 from simclr_tf.data.common import (
     DatasetInfo,
+    MissingLabelsError,
     decode_native,
     default_canvas_size,
     epochs,
     num_images,
     resize_to_square,
+    sample_images,
     take,
 )
 from simclr_tf.data.directory import IMAGE_EXTENSIONS, from_directory, list_images
@@ -30,7 +32,8 @@ from simclr_tf.data.tfds_data import KNOWN_TFDS, load_tfds
 
 __all__ = [
     "DatasetInfo", "EMBEDDED_CLASS_NAMES", "EMBEDDED_NAME", "IMAGE_EXTENSIONS", "KNOWN_TFDS",
+    "MissingLabelsError",
     "embedded_meta", "epochs", "from_directory", "get_dataset", "get_source", "list_images", "load_arrays",
     "load_embedded", "load_embedded_arrays", "load_tfds", "resize_to_square", "decode_native",
-    "default_canvas_size", "num_images", "take",
+    "default_canvas_size", "num_images", "sample_images", "take",
 ]

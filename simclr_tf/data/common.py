@@ -78,6 +78,11 @@ class Source:
         return ds.padded_batch(batch_size, padded_shapes=shapes, drop_remainder=drop_remainder)
 
 
+class MissingLabelsError(ValueError):
+    """Labels were requested from data that has none (a flat image folder): callers that can do
+    without labels (pretraining, whose probe is optional) catch this one error."""
+
+
 def check_positive_int(name, value):
     """`value` must be an integer >= 1 (numpy integers accepted, bools not)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -309,9 +314,13 @@ def epochs(source, batch_size, steps_per_epoch, *, first_epoch=0, seed=None, cac
                 ds = records.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=True)
             finally:
                 graph.seed = global_seed
-        ds = ds.repeat()
+        # Decoded pass by pass, then repeated: a folder's decode reports its bad files at the
+        # end of each chunk of files, and a pass's last chunk then ends with the pass, which
+        # every epoch reads to its end (steps x batch >= the records); decoding the repeated
+        # records instead let an epoch stop inside a chunk, its bad files never reported.
         if not cache:
             ds = source.decode(ds)
+        ds = ds.repeat()
         return source.batch(ds, batch_size, drop_remainder=True).take(steps_per_epoch)
 
     ds = tf.data.Dataset.range(int(first_epoch), 2**62).flat_map(one_epoch)
@@ -328,6 +337,24 @@ def take(images, index):
     if isinstance(images, dict):
         return {key: value[index] for key, value in images.items()}
     return images[index]
+
+
+def sample_images(source, max_examples, seed=0, chunk=256):
+    """Up to `max_examples` decoded images of a source, drawn at random (seeded) from all of it,
+    as numpy (a dict of arrays `{"image", "image_size"}` for a canvas source); labels dropped.
+    Draws from the records before decoding, so only the drawn images are decoded."""
+    max_examples = check_positive_int("max_examples", max_examples)
+    buffer = min(source.num_examples or DEFAULT_SHUFFLE_BUFFER, DEFAULT_SHUFFLE_BUFFER)
+    records = source.records.shuffle(buffer, seed=seed).take(max_examples)
+    images = []
+    for batch in source.batch(source.decode(records), chunk).prefetch(2):
+        batch = batch[0] if isinstance(batch, tuple) else batch
+        images.append(tf.nest.map_structure(lambda t: t.numpy(), batch))
+    if not images:
+        raise ValueError(f"{source.where} has no examples.")
+    if isinstance(images[0], dict):
+        return {k: np.concatenate([x[k] for x in images]) for k in images[0]}
+    return np.concatenate(images)
 
 
 def to_arrays(source, max_examples=None, chunk=256):

@@ -28,6 +28,7 @@ from absl import logging
 
 from simclr_tf.data.common import (
     DatasetInfo,
+    MissingLabelsError,
     Source,
     batched,
     check_channels,
@@ -67,7 +68,11 @@ def list_images(path, labeled=True):
 
     Returns:
         `(files, labels, class_names)`: sorted paths, int labels (None when unlabelled) and the
-        class sub-folder names in label order (empty for a flat, unlabelled folder).
+        class sub-folder names in label order (empty when unlabelled).
+
+    Raises:
+        ValueError: no such folder, or no image file in it. `MissingLabelsError` (a ValueError)
+            when `labeled` and the folder has no class sub-folders with images.
     """
     if not tf.io.gfile.isdir(path):
         raise ValueError(f"`path` must be an existing folder of images. Received: path={path!r}")
@@ -79,12 +84,18 @@ def list_images(path, labeled=True):
     loose = [os.path.join(path, e) for e in entries if e not in folders and _is_image(e)]
     classes = [(name, _images_under(os.path.join(path, name))) for name in folders]
     classes = [(name, files) for name, files in classes if files]
+    if not classes and not loose:
+        raise ValueError(
+            f"The image folder {path!r} has no image files (looked for "
+            f"{', '.join(IMAGE_EXTENSIONS)}, in sub-folders too)."
+        )
     if labeled:
         if not classes:
-            what = "is flat (no class sub-folders)" if loose else "has no image files"
-            raise ValueError(
-                f"Labels are needed (labeled=True) but the image folder {path!r} {what}: put each "
-                "class's images in a sub-folder named after it, or pass labeled=False."
+            raise MissingLabelsError(
+                f"Labels are needed (labeled=True) but the image folder {path!r} is flat (no class "
+                "sub-folders): put each class's images in a sub-folder named after it. Without "
+                "labels a folder serves pretraining only (--config.mode=pretrain, whose probe then "
+                "stays off; in Python, labeled=False)."
             )
         if loose:
             logging.warning("%d image files directly in %s are ignored: with labels, only class "
@@ -92,13 +103,7 @@ def list_images(path, labeled=True):
         files = [f for _, fs in classes for f in fs]
         labels = [i for i, (_, fs) in enumerate(classes) for _ in fs]
         return files, labels, tuple(name for name, _ in classes)
-    files = loose + [f for _, fs in classes for f in fs]
-    if not files:
-        raise ValueError(
-            f"The image folder {path!r} has no image files (looked for "
-            f"{', '.join(IMAGE_EXTENSIONS)}, in sub-folders too)."
-        )
-    return files, None, ()
+    return loose + [f for _, fs in classes for f in fs], None, ()
 
 
 def directory_source(path, image_size, *, labeled=True, channels=None, skip_corrupt=False,
@@ -224,7 +229,8 @@ def _check_none_bad(bad):
             tf.cond(more > 0, lambda: tf.strings.format(" (and {} more near it)", more),
                     lambda: tf.constant("")),
             ": not a readable image (or truncated). "
-            "Fix or delete it, or pass skip_corrupt=True to skip such files.",
+            "Fix or delete it, or skip such files: --config.data.skip_corrupt=True (the "
+            "training command), skip_corrupt=True (Python).",
         ])
         with tf.control_dependencies([tf.debugging.Assert(tf.equal(tf.size(bad), 0), [message])]):
             return tf.constant(True)
