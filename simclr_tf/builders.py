@@ -40,6 +40,7 @@ def build_augment(config):
             transforms=[t.strip() for t in a.transforms.split(",") if t.strip()],
             asymmetric=a.asymmetric,
             color_jitter_strength=a.color_jitter_strength,
+            blur_min_radius=a.blur_min_radius,
             seed=config.seed,
         )
     if a.get("asymmetric"):
@@ -52,6 +53,7 @@ def build_augment(config):
         color_jitter_strength=a.color_jitter_strength,
         blur=a.blur,
         brightness_mode=a.brightness_mode,
+        blur_min_radius=a.blur_min_radius,
         seed=config.seed,
     )
 

@@ -51,6 +51,9 @@ def default_config():
     c.augment.color_jitter_strength = 1.0
     c.augment.blur = True
     c.augment.brightness_mode = "simclrv2"
+    # The blur kernel's smallest radius: 0 keeps the reference's rule alone (radius
+    # (size // 10) // 2, which is 0, no blur, below 20 px); the study's small budgets set 1.
+    c.augment.blur_min_radius = 0
     # Non-empty: a `ComposedAugment` of these comma-separated stages in this order (crop,
     # cutout, color, sobel, noise, blur, rotate) instead of the SimCLR pipeline above;
     # `asymmetric` applies them to one view only (paper Figure 5; see docs/study.md).

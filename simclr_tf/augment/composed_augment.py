@@ -51,6 +51,8 @@ class ComposedAugment(base.BaseAugmentation):
             Figure 5 set-up); False: resize the whole image instead.
         color_jitter_strength: s of the "color" stage.
         rotation_angles: angles of the "rotate" stage.
+        blur_min_radius: the "blur" stage's smallest kernel radius (0: the reference's rule
+            alone, which does not blur below 20 px; see `RandomGaussianBlur`).
         seed: int or None.
 
     Example:
@@ -70,6 +72,7 @@ class ComposedAugment(base.BaseAugmentation):
         common_crop=True,
         color_jitter_strength=1.0,
         rotation_angles=(90, 180, 270),
+        blur_min_radius=0,
         seed=None,
         **kwargs,
     ):
@@ -96,7 +99,7 @@ class ComposedAugment(base.BaseAugmentation):
             elif name == "noise":
                 layer = RandomGaussianNoise(name="noise")
             elif name == "blur":
-                layer = RandomGaussianBlur(name="blur")
+                layer = RandomGaussianBlur(min_kernel_radius=blur_min_radius, name="blur")
             else:
                 layer = RandomRotation90(angles=rotation_angles, name="rotate")
             self.stages[name] = layer
@@ -107,6 +110,7 @@ class ComposedAugment(base.BaseAugmentation):
         self.common_crop = bool(common_crop)
         self.color_jitter_strength = float(color_jitter_strength)
         self.rotation_angles = tuple(int(a) for a in rotation_angles)
+        self.blur_min_radius = int(blur_min_radius)
 
     def call(self, images, training=True, seed=None, branch=None):
         images, unbatched = base.prepare_images(images)
@@ -190,6 +194,7 @@ class ComposedAugment(base.BaseAugmentation):
                 "common_crop": self.common_crop,
                 "color_jitter_strength": self.color_jitter_strength,
                 "rotation_angles": list(self.rotation_angles),
+                "blur_min_radius": self.blur_min_radius,
             }
         )
         return config

@@ -65,6 +65,9 @@ class RandomGaussianBlur(base.BaseAugmentation):
         sigma_range: (min, max) of the Gaussian's standard deviation in pixels, min > 0.
         kernel_radius: int or None. None: the reference's `(height // 10) // 2`, from the
             height of the images the layer receives.
+        min_kernel_radius: int >= 0, the smallest radius used (0: none). The reference's rule
+            gives radius 0, i.e. no blur at all, below 20 px; the study's small budgets set 1
+            (3 taps) so that a cell that names blur does blur.
         seed: int or None.
         **kwargs: passed to `keras.layers.Layer`.
 
@@ -77,7 +80,8 @@ class RandomGaussianBlur(base.BaseAugmentation):
     """
 
     def __init__(
-        self, probability=0.5, sigma_range=(0.1, 2.0), kernel_radius=None, seed=None, **kwargs
+        self, probability=0.5, sigma_range=(0.1, 2.0), kernel_radius=None, min_kernel_radius=0,
+        seed=None, **kwargs
     ):
         super().__init__(seed=seed, **kwargs)
         # === Config ===
@@ -97,6 +101,14 @@ class RandomGaussianBlur(base.BaseAugmentation):
                 f"Received: kernel_radius={kernel_radius!r}"
             )
         self.kernel_radius = kernel_radius
+        if isinstance(min_kernel_radius, bool) or not isinstance(min_kernel_radius, int) or (
+            min_kernel_radius < 0
+        ):
+            raise ValueError(
+                "`min_kernel_radius` must be an int >= 0. "
+                f"Received: min_kernel_radius={min_kernel_radius!r}"
+            )
+        self.min_kernel_radius = min_kernel_radius
 
     def get_random_transformation(self, images, training=True, seed=None):
         if not training:
@@ -118,6 +130,7 @@ class RandomGaussianBlur(base.BaseAugmentation):
                 f"Received: images.shape={images.shape}"
             )
         radius = blur_radius(height) if self.kernel_radius is None else self.kernel_radius
+        radius = max(radius, self.min_kernel_radius)
         if radius == 0:
             return images
         kernels = gaussian_kernels(transformation["sigma"], radius)
@@ -132,6 +145,7 @@ class RandomGaussianBlur(base.BaseAugmentation):
                 "probability": self.probability,
                 "sigma_range": self.sigma_range,
                 "kernel_radius": self.kernel_radius,
+                "min_kernel_radius": self.min_kernel_radius,
             }
         )
         return config

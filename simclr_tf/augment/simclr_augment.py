@@ -64,6 +64,8 @@ class SimCLRAugment(base.BaseAugmentation):
         grayscale_probability: float, chance of grayscale per image.
         blur_probability: float, chance of blur per image.
         sigma_range: (min, max) blur sigma in pixels.
+        blur_min_radius: int >= 0, the blur kernel's smallest radius (0: the reference's rule
+            alone, which does not blur below 20 px; see `RandomGaussianBlur`).
         center_crop_fraction: evaluation crop; None: 0.875 above 32 px, none at 32 px or less.
         seed: int or None.
         **kwargs: passed to `keras.layers.Layer`.
@@ -95,6 +97,7 @@ class SimCLRAugment(base.BaseAugmentation):
         grayscale_probability=0.2,
         blur_probability=0.5,
         sigma_range=(0.1, 2.0),
+        blur_min_radius=0,
         center_crop_fraction=None,
         seed=None,
         **kwargs,
@@ -119,7 +122,8 @@ class SimCLRAugment(base.BaseAugmentation):
             name="color_distortion",
         )
         self.gaussian_blur = RandomGaussianBlur(
-            probability=blur_probability, sigma_range=sigma_range, name="gaussian_blur"
+            probability=blur_probability, sigma_range=sigma_range,
+            min_kernel_radius=blur_min_radius, name="gaussian_blur",
         )
         # === Config ===
         self.image_size = self.random_crop.image_size
@@ -136,6 +140,7 @@ class SimCLRAugment(base.BaseAugmentation):
         self.grayscale_probability = self.color_distortion.grayscale_probability
         self.blur_probability = self.gaussian_blur.probability
         self.sigma_range = self.gaussian_blur.sigma_range
+        self.blur_min_radius = self.gaussian_blur.min_kernel_radius
         self.center_crop_fraction = self.random_crop.center_crop_fraction
 
     @classmethod
@@ -215,6 +220,7 @@ class SimCLRAugment(base.BaseAugmentation):
                 "grayscale_probability": self.grayscale_probability,
                 "blur_probability": self.blur_probability,
                 "sigma_range": self.sigma_range,
+                "blur_min_radius": self.blur_min_radius,
                 "center_crop_fraction": self.center_crop_fraction,
             }
         )

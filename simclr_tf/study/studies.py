@@ -21,16 +21,23 @@ def _cell(name, params, overrides, kind="simclr", projection=False):
 
 
 def augmentation_composition(budget):
-    """Figure 5: each transformation alone (diagonal) and each ordered pair, asymmetric."""
+    """Figure 5: each transformation alone (diagonal) and each ordered pair, asymmetric.
+
+    Its verdict compares crop's pairs (is colour crop's most important partner?), so the cells
+    with crop run every seed; the other 36 run the first seed only (`num_seeds`), to fit the
+    budget."""
     transforms = TRANSFORMS if budget != "tiny" else ("crop", "color")
     cells = []
     for first in transforms:
         for second in transforms:
             stages = (first,) if first == second else (first, second)
-            cells.append(_cell(
+            cell = _cell(
                 f"{first}-{second}", {"first": first, "second": second},
                 {"augment.transforms": ",".join(stages), "augment.asymmetric": True},
-            ))
+            )
+            if "crop" not in (first, second):
+                cell["num_seeds"] = 1
+            cells.append(cell)
     return cells
 
 
@@ -54,8 +61,8 @@ def color_strength(budget):
 def projection_head(budget):
     """Figure 8 (and Table 3's h vs g(h)): no / linear / nonlinear head, output dims."""
     dims = {"tiny": (16,), "small": (16, 64, 256), "paper": (32, 64, 128, 256, 512, 1024, 2048)}[budget]
-    cells = [_cell("none", {"head": "none", "output_dim": "-"}, {"model.head_mode": "none"},
-                   projection=True)]
+    # Without a head g(h) = h: one evaluation, not the same one twice.
+    cells = [_cell("none", {"head": "none", "output_dim": "-"}, {"model.head_mode": "none"})]
     for mode in ("linear", "nonlinear"):
         for dim in dims:
             cells.append(_cell(
@@ -63,6 +70,14 @@ def projection_head(budget):
                 {"model.head_mode": mode, "model.head_output_dim": dim}, projection=True,
             ))
     return cells
+
+
+# Margin triplet's margins without / with semi-hard mining. The semi-hard negative is the closest
+# one farther than the positive, so its gap to the positive is small (below ~0.75 in practice)
+# and every margin above the largest gap gives the same gradient: with mining, 0.8 and 1.6
+# coincide. 0 (only anchors without a farther negative learn), 0.2 and 0.8 select different
+# anchors (tests/test_study.py checks the gradients differ).
+SEMI_HARD_MARGINS = {False: (0.4, 0.8, 1.6), True: (0.0, 0.2, 0.8)}
 
 
 def loss_function(budget):
@@ -74,7 +89,7 @@ def loss_function(budget):
         grid = [("nt_xent", False, "temperature", t) for t in (0.1, 0.2, 0.5)]
         for sh in (False, True):
             grid += [("nt_logistic", sh, "temperature", t) for t in (0.1, 0.5, 1.0)]
-            grid += [("margin_triplet", sh, "margin", m) for m in (0.4, 0.8, 1.6)]
+            grid += [("margin_triplet", sh, "margin", m) for m in SEMI_HARD_MARGINS[sh]]
     cells = []
     for name, sh, key, value in grid:
         loss = name + (" (sh)" if sh else "")
@@ -100,7 +115,11 @@ def temperature(budget):
 
 # Batches above this many images train in chunks of it (`model.micro_batch_size`: the exact
 # large-batch gradient in bounded memory), so the CPU budgets reach the paper's batch range.
-_MICRO_BATCH = {"tiny": 8, "small": 128, "paper": 0}
+# Batch norm normalises per chunk, so the chunk is the smallest batch of the grid: every cell
+# then normalises over the same number of images (ghost batch norm), and only the contrastive
+# batch, the number of negatives, varies. (With chunks of 128 the batch-32 cell normalised over
+# 32 images and every other cell over 128.)
+_MICRO_BATCH = {"tiny": 8, "small": 32, "paper": 0}
 
 
 def batch_size_epochs(budget, base_epochs=1):
@@ -120,16 +139,29 @@ def batch_size_epochs(budget, base_epochs=1):
     return cells
 
 
+_SIZES = {"tiny": ((18, 0.0625),),
+          "small": ((18, 0.0625), (18, 0.125), (18, 0.25), (34, 0.125)),
+          "paper": ((18, 1), (34, 1), (50, 1), (101, 1), (152, 1), (50, 2), (50, 4))}
+
+
 def model_size(budget):
     """Figure 7: depth and width, SimCLR and supervised."""
-    sizes = {"tiny": ((18, 0.0625),),
-             "small": ((18, 0.0625), (18, 0.125), (18, 0.25), (34, 0.125)),
-             "paper": ((18, 1), (34, 1), (50, 1), (101, 1), (152, 1), (50, 2), (50, 4))}[budget]
     return [
         _cell(f"{kind}-r{d}x{w}", {"method": kind, "depth": d, "width": w},
               {"model.depth": d, "model.width_multiplier": w}, kind=kind)
-        for kind in ("simclr", "supervised") for d, w in sizes
+        for kind in ("simclr", "supervised") for d, w in _SIZES[budget]
     ]
+
+
+def floors_for(study, budget):
+    """The study's floors: its base encoder randomly initialised, or for model_size each of its
+    encoder sizes (a wider network's random features are a higher floor)."""
+    base = dict(SMALL_STUDY_OVERRIDES.get(study, {})) if budget == "small" else {}
+    if study != "model_size":
+        return [{"name": "base", "params": {}, "overrides": base}]
+    return [{"name": f"r{d}x{w}", "params": {"depth": d, "width": w},
+             "overrides": {**base, "model.depth": d, "model.width_multiplier": w}}
+            for d, w in _SIZES[budget]]
 
 
 def cells_for(study, budget):
