@@ -21,6 +21,8 @@ import functools
 
 import numpy as np
 
+from simclr_tf.data.arrays import array_source
+
 SHAPES_NAME = "colour_shapes"
 SHAPES_CLASS_NAMES = (
     "disk", "square", "diamond", "ring", "plus",
@@ -49,7 +51,7 @@ def _masks(label, x, y):
     ][label]
 
 
-def _hsv_to_rgb(h, s, v):
+def hsv_to_rgb(h, s, v):
     """Vectorised HSV -> RGB, all in [0, 1]; arrays of one shape, output (..., 3)."""
     i = np.floor(h * 6.0).astype(int) % 6
     f = h * 6.0 - np.floor(h * 6.0)
@@ -69,9 +71,9 @@ def _generate(num, seed):
     rng.shuffle(labels)
     grid = (np.arange(IMAGE_SIZE) + 0.5) / IMAGE_SIZE  # pixel centres in [0, 1]
     gy, gx = np.meshgrid(grid, grid, indexing="ij")
-    fg = _hsv_to_rgb(rng.random(num), rng.uniform(0.5, 1.0, num), rng.uniform(0.5, 1.0, num))
-    bg = _hsv_to_rgb(rng.random(num), rng.uniform(0.0, 0.7, num), rng.uniform(0.15, 0.9, num))
-    bg2 = _hsv_to_rgb(rng.random(num), rng.uniform(0.0, 0.7, num), rng.uniform(0.15, 0.9, num))
+    fg = hsv_to_rgb(rng.random(num), rng.uniform(0.5, 1.0, num), rng.uniform(0.5, 1.0, num))
+    bg = hsv_to_rgb(rng.random(num), rng.uniform(0.0, 0.7, num), rng.uniform(0.15, 0.9, num))
+    bg2 = hsv_to_rgb(rng.random(num), rng.uniform(0.0, 0.7, num), rng.uniform(0.15, 0.9, num))
     radius = rng.uniform(0.18, 0.32, num)
     cy = rng.uniform(radius, 1.0 - radius)
     cx = rng.uniform(radius, 1.0 - radius)
@@ -102,32 +104,7 @@ def load_shapes_arrays(split="train"):
 
 def shapes_source(split, image_size=None, *, labeled=True, channels=None, input_context=None):
     """The `Source` of `colour_shapes` for `simclr_tf.data.get_dataset`."""
-    import tensorflow as tf
-
-    from simclr_tf.data.common import (
-        DatasetInfo, Source, check_channels, check_positive_int, map_images, resize_to_square,
-        shard_slice,
-    )
-
     images, labels = load_shapes_arrays(split)
-    image_size = check_positive_int("image_size", image_size or IMAGE_SIZE)
-    channels = check_channels(channels) or 3
-    total = len(images)
-    start, stop, step = shard_slice(total, input_context)
-    images, labels = images[start:stop:step], labels[start:stop:step]
-    records = tf.data.Dataset.from_tensor_slices((images, labels) if labeled else images)
-
-    def prepare(image):
-        image = resize_to_square(image, image_size)
-        return tf.image.rgb_to_grayscale(image) if channels == 1 else image
-
-    return Source(
-        records=records,
-        decode=lambda ds: map_images(ds, prepare, labeled),
-        info=DatasetInfo(
-            num_examples=total, num_classes=len(SHAPES_CLASS_NAMES),
-            class_names=SHAPES_CLASS_NAMES, image_shape=(image_size, image_size, channels),
-        ),
-        num_examples=len(images),
-        where=f"the {SHAPES_NAME} {split!r} split",
-    )
+    return array_source(images, labels, name=SHAPES_NAME, split=split,
+                        class_names=SHAPES_CLASS_NAMES, image_size=image_size, labeled=labeled,
+                        channels=channels, input_context=input_context)

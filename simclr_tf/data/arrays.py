@@ -1,0 +1,35 @@
+"""The `Source` of a labelled dataset held in numpy arrays (the package's generated sets)."""
+
+import tensorflow as tf
+
+from simclr_tf.data.common import (
+    DatasetInfo, Source, check_channels, check_positive_int, map_images, resize_to_square,
+    shard_slice,
+)
+
+
+def array_source(images, labels, *, name, split, class_names, image_size=None, labeled=True,
+                 channels=None, input_context=None):
+    """A `Source` over uint8 `(N, S, S, 3)` images and int labels, sharded by `input_context`,
+    resized on the host to `image_size` (None: native), converted to `channels` (None: 3)."""
+    image_size = check_positive_int("image_size", image_size or images.shape[1])
+    channels = check_channels(channels) or 3
+    total = len(images)
+    start, stop, step = shard_slice(total, input_context)
+    images, labels = images[start:stop:step], labels[start:stop:step]
+    records = tf.data.Dataset.from_tensor_slices((images, labels) if labeled else images)
+
+    def prepare(image):
+        image = resize_to_square(image, image_size)
+        return tf.image.rgb_to_grayscale(image) if channels == 1 else image
+
+    return Source(
+        records=records,
+        decode=lambda ds: map_images(ds, prepare, labeled),
+        info=DatasetInfo(
+            num_examples=total, num_classes=len(class_names), class_names=tuple(class_names),
+            image_shape=(image_size, image_size, channels),
+        ),
+        num_examples=len(images),
+        where=f"the {name} {split!r} split",
+    )
