@@ -70,16 +70,99 @@ def test_resnet50_every_layout_matches_reference_outputs(variant, tmp_path):
         assert info["from_projection_layer"] == rec["flags"]["ft_proj_selector"]
 
 
-def test_projection_layer_default_follows_the_release_name(tmp_path):
+def test_projection_layer_is_never_guessed_from_the_path(tmp_path):
+    # R18: projection layers 0, 1 and 2 are all 512 wide, so the head's shape cannot tell.
     rec = helpers.record("r18_1x_sk0")
     folder = tmp_path / "simclrv2" / "finetuned_10pct" / "r18"
     path = helpers.write_checkpoint(rec["layouts"]["tf1"], str(folder), "tf1")
-    assert load_official(path).info["from_projection_layer"] == 1
+    with pytest.raises(ValueError, match=r"cannot tell.*layers \[0, 1, 2\].*finetuned_\{1,10,100\}pct/\*: 1"):
+        load_official(path)
+    official = load_official(path, from_projection_layer=0)
+    assert official.info["projection_layer_from"] == "given"
     with pytest.raises(ValueError, match="from_projection_layer"):
         load_official(path, from_projection_layer=4)
+    # Evaluations need no supervised head, hence no projection layer.
+    official = load_official(path, classifier=False)
+    assert official.classifier is None and official.info["ignored"] == 244
+    with pytest.raises(ValueError, match="projection layer 3 gives 128 features"):
+        load_official(path, from_projection_layer=3)
+
+
+def test_ema_copy_loads_on_request(tmp_path):
+    rec = helpers.record("r18_1x_sk0")
+    layout = rec["layouts"]["tf1"]
+    path = helpers.write_checkpoint(layout, str(tmp_path), "tf1")
+    values = helpers.values(layout)
+    trained = load_official(path, from_projection_layer=0)
+    ema = load_official(path, from_projection_layer=0, weights="ema")
+    assert (trained.info["weights"], ema.info["weights"]) == ("model", "ema")
+    first = "base_model/conv2d/kernel"
+    np.testing.assert_array_equal(trained.encoder.get_layer("stem_1_conv").kernel, values[first])
+    np.testing.assert_array_equal(
+        ema.encoder.get_layer("stem_1_conv").kernel, values["ema_model/" + first]
+    )
+    head = "head_contrastive/nl_0/dense/kernel"
+    np.testing.assert_array_equal(
+        ema.projection_head.dense_layers[0].kernel, values["ema_model/" + head]
+    )
+    sup = "head_supervised/linear_layer/dense/kernel"
+    np.testing.assert_array_equal(ema.classifier.head.kernel, values["ema_model/" + sup])
+    # Every tensor accounted for: the other copy counts as ignored.
+    assert ema.info["loaded_tensors"] + ema.info["ignored"] == len(layout["keys"])
+    assert ema.info["loaded_tensors"] == trained.info["loaded_tensors"]
+    # A tensor without an EMA copy (a head trained without EMA) keeps its trained value.
+    drop = ["ema_model/" + sup, "ema_model/head_supervised/linear_layer/dense/bias"]
+    path = helpers.write_checkpoint(layout, str(tmp_path / "no_ema_head"), "tf1", drop=drop)
+    ema = load_official(path, from_projection_layer=0, weights="ema")
+    np.testing.assert_array_equal(ema.classifier.head.kernel, values[sup])
+    np.testing.assert_array_equal(
+        ema.encoder.get_layer("stem_1_conv").kernel, values["ema_model/" + first]
+    )
+    saved = helpers.write_checkpoint(rec["layouts"]["saved_model"], str(tmp_path / "sm"), "saved_model")
+    with pytest.raises(ValueError, match="holds no EMA copy"):
+        load_official(saved, weights="ema")
+    with pytest.raises(ValueError, match="`weights` must be one of"):
+        load_official(path, weights="average")
+
+
+def test_untrained_projection_head_warns(tmp_path, caplog):
+    # The TF2 SimCLRv1 SavedModels carry a projection head that v1 never published: its batch
+    # norms keep their initial statistics.
+    layout = helpers.record("r18_1x_sk0")["layouts"]["tf1"]
+    values = helpers.values(layout)
+    extra = {}
+    for key, value in values.items():
+        if key.startswith("head_contrastive/") and key.endswith(("moving_mean", "moving_variance")):
+            extra[key] = np.full_like(value, 1.0 if key.endswith("variance") else 0.0)
+    path = helpers.write_checkpoint(layout, str(tmp_path / "untrained"), "tf1", extra=extra)
+    with caplog.at_level("WARNING"):
+        official = load_official(path, classifier=False)
+    assert official.info["projection_head_trained"] is False
+    assert "never trained" in caplog.text
+    path = helpers.write_checkpoint(layout, str(tmp_path / "trained"), "tf1")
+    assert load_official(path, classifier=False).info["projection_head_trained"] is True
 
 
 # === Bad inputs ===
+
+
+def test_shard_file_names_stand_for_their_checkpoint(tmp_path):
+    rec = helpers.record("r18_1x_sk0")
+    path = helpers.write_checkpoint(rec["layouts"]["tf1"], str(tmp_path), "tf1")
+    for name in (path + ".index", path + ".data-00000-of-00001"):
+        info = load_official(name, classifier=False).info
+        assert info["source"] == name and info["loaded_tensors"] == 119
+
+
+def test_remote_file_system_error_names_the_path(monkeypatch):
+    import tensorflow as tf
+
+    def denied(path):
+        raise tf.errors.PermissionDeniedError(None, None, "Error executing an HTTP request: 403")
+
+    monkeypatch.setattr(tf.io.gfile, "exists", denied)
+    with pytest.raises(ValueError, match=r"Could not read 'gs://private/ckpt'.*PermissionDenied.*403"):
+        load_official("gs://private/ckpt")
 
 
 def test_missing_path_is_named(tmp_path):
@@ -167,12 +250,13 @@ def test_convert_writes_loadable_files(tmp_path):
     layout = rec["layouts"]["checkpoint"]
     path = helpers.write_checkpoint(layout, str(tmp_path / "ckpt"), "checkpoint")
     out = str(tmp_path / "converted")
-    info = convert(os.path.dirname(path), out, image_size=64)
-    assert info["depth"] == 18 and set(info["files"]) == {
-        "simclr", "classifier", "encoder_saved_model"
-    }
+    outputs = ["simclr", "classifier", "encoder_saved_model"]
+    info = convert(os.path.dirname(path), out, image_size=64, from_projection_layer=0,
+                   outputs=outputs)
+    assert info["depth"] == 18 and set(info["files"]) == set(outputs)
+    assert info["self_check"] is None  # a training checkpoint has no function to compare
     images = helpers.reference_script().images(65)
-    expected = load_official(path).encoder(images, training=False)
+    expected = load_official(path, classifier=False).encoder(images, training=False)
     for source in (out, os.path.join(out, "simclr.keras"), path):
         model = load_pretrained(source)
         assert isinstance(model, simclr_tf.SimCLR)

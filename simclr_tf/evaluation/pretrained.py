@@ -68,7 +68,9 @@ def load_pretrained(path, config=None):
 
     if is_official(path):
         image_size = getattr(config, "image_size", None) or 224
-        official = load_official(path, image_size=image_size)
+        # Evaluations start from the encoder (and projection head): the supervised head, and
+        # the projection layer it reads, are not needed.
+        official = load_official(path, image_size=image_size, classifier=False)
         logging.info("eval.checkpoint is an official google-research/simclr checkpoint: %s", path)
         return official.simclr()
     if is_saved_model(path):

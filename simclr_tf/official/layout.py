@@ -32,11 +32,11 @@ _ORDER = (
     "conv2d_1", "se_reduce", "se_expand", "_projection_head", "linear_layers", "dense", "bn_relu",
     "supervised_head", "linear_layer",
 )
-# Tensors outside the model: optimizer state, counters, the TF1 EMA copy.
+# Tensors outside the model: optimizer state and counters (the TF1 EMA copy: `weights`).
 _TF2_IGNORED = re.compile(r"(optimizer|global_step|save_counter)/.*|.*/\.OPTIMIZER_SLOT/.*")
-_TF1_IGNORED = re.compile(
-    r"ema_model/.*|.*/(Momentum|ExponentialMovingAverage)|global_step|beta[12]_power"
-)
+_TF1_IGNORED = re.compile(r".*/(Momentum|ExponentialMovingAverage)|global_step|beta[12]_power")
+EMA_PREFIX = "ema_model/"
+WEIGHTS = ("model", "ema")
 
 
 @dataclasses.dataclass
@@ -64,12 +64,28 @@ class Layout:
     unknown: list
 
 
-def parse_layout(tensors):
-    """The `Layout` of a `CheckpointTensors`; raises ValueError when it is not a SimCLR one."""
+def parse_layout(tensors, weights="model"):
+    """The `Layout` of a `CheckpointTensors`; raises ValueError when it is not a SimCLR one.
+
+    Args:
+        tensors: a `CheckpointTensors`.
+        weights: "model" (the trained weights) or "ema": the TF1 checkpoints' `ema_model/`
+            copy of each tensor that has one (a tensor without a copy, e.g. a supervised head
+            trained without EMA, keeps its trained value).
+    """
+    if weights not in WEIGHTS:
+        raise ValueError(f"`weights` must be one of {WEIGHTS}. Received: weights={weights!r}")
+    has_ema = any(k.startswith(EMA_PREFIX + "base_model/") for k in tensors.keys)
+    if weights == "ema" and not has_ema:
+        raise ValueError(
+            f"{tensors.source!r} holds no EMA copy (no `{EMA_PREFIX}base_model/*` tensors): "
+            "only the published TF1 checkpoints (`model.ckpt-N`) of SimCLRv2 have one; the "
+            "TF2 SavedModels and hub modules hold a single copy. Use weights='model'."
+        )
     if tensors.object_graph is not None:
         layout = _parse_tf2(tensors)
     else:
-        layout = _parse_tf1(tensors)
+        layout = _parse_tf1(tensors, weights)
     if not layout.convs:
         raise ValueError(
             f"{tensors.source!r} is not a google-research/simclr checkpoint: it has no encoder "
@@ -176,16 +192,25 @@ _TF1_HEAD = re.compile(r"head_contrastive/(?:nl|l)_(\d+)/(dense|batch_normalizat
 _TF1_SUPERVISED = re.compile(r"head_supervised/linear_layer/dense/(kernel|bias)")
 
 
-def _parse_tf1(tensors):
+def _parse_tf1(tensors, weights):
     convs, norms, projection, supervised = {}, {}, {}, Unit("dense", "head_supervised", {})
     model_keys, ignored, unknown = set(), [], []
     for key in sorted(tensors.keys):
-        if _TF1_IGNORED.fullmatch(key):
+        name = key
+        if key.startswith(EMA_PREFIX):
+            name = key[len(EMA_PREFIX):]
+            if weights != "ema":
+                ignored.append(key)
+                continue
+        elif weights == "ema" and EMA_PREFIX + key in tensors.keys:
+            ignored.append(key)  # the trained copy, replaced by its EMA
+            continue
+        if _TF1_IGNORED.fullmatch(name):
             ignored.append(key)
             continue
-        m = _TF1_ENCODER.fullmatch(key)
-        h = _TF1_HEAD.fullmatch(key)
-        s = _TF1_SUPERVISED.fullmatch(key)
+        m = _TF1_ENCODER.fullmatch(name)
+        h = _TF1_HEAD.fullmatch(name)
+        s = _TF1_SUPERVISED.fullmatch(name)
         if m and m.group(3) in (CONV_ROLES if m.group(1) == "conv2d" else NORM_ROLES):
             table = convs if m.group(1) == "conv2d" else norms
             index = int(m.group(2) or 0)
@@ -198,7 +223,7 @@ def _parse_tf1(tensors):
         elif s:
             supervised.keys[s.group(1)] = key
         else:
-            if key.split("/")[0] in ("base_model", "head_contrastive", "head_supervised"):
+            if name.split("/")[0] in ("base_model", "head_contrastive", "head_supervised"):
                 unknown.append(key)
             else:
                 ignored.append(key)

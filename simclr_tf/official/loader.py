@@ -1,12 +1,16 @@
 """`load_official`: google-research/simclr's published checkpoints as this package's models."""
 
 import dataclasses
+import os
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
+from simclr_tf.official import releases, selector
 from simclr_tf.official.architecture import infer_architecture
-from simclr_tf.official.layout import NORM_ROLES, parse_layout
+from simclr_tf.official.assign import Assigner, encoder_layers
+from simclr_tf.official.layout import parse_layout
 from simclr_tf.official.reader import CheckpointTensors
 
 
@@ -45,47 +49,55 @@ class OfficialModel:
         return model
 
 
-def default_projection_layer(path):
-    """0 (the encoder output), or 1 for the SimCLRv2 fine-tuned and distilled releases
-    (`finetuned_*`, `distill_*` in the path), whose supervised head reads projection layer 1
-    (the reference's `ft_proj_selector=1`); the weights alone cannot tell."""
-    text = str(path).lower()
-    return 1 if ("finetuned" in text or "distill" in text) else 0
-
-
 def load_official(
     path,
     image_size=224,
     from_projection_layer=None,
     require=(),
     synchronized_batch_norm=None,
+    weights="model",
+    classifier=True,
+    cache_dir=None,
 ):
     """Loads a google-research/simclr checkpoint into `simclr_tf.ResNet`, `ProjectionHead` and a
     `Classifier` for its supervised head.
 
-    Reads the published TF2 SavedModels (`simclrv2/*/r50_1x_sk0/saved_model/`,
-    `simclrv1/pretrain/1x/saved_model/`, ...), the reference's TF2 `run.py` checkpoints
-    (`ckpt-N`) and the TF1 checkpoints (`model.ckpt-N`), from a folder or any `tf.io.gfile`
-    path (`gs://...`). The architecture (depth, width, selective kernels, CIFAR stem, projection
+    Reads a published checkpoint by name (`"simclrv2/finetuned_100pct/r50_1x_sk0"`, downloaded
+    once into a local cache, see `simclr_tf.official.download`), the published TF2 SavedModels
+    (`simclrv2/*/r50_1x_sk0/saved_model/`, `simclrv1/pretrain/1x/saved_model/`, ...), the
+    reference's TF2 `run.py` checkpoints (`ckpt-N`) and the TF1 checkpoints (`model.ckpt-N`,
+    also given as its `.index` or `.data-*` file, or a `hub/` module folder), from a folder or
+    any `tf.io.gfile` path (`gs://...`). The architecture (depth, width, selective kernels, CIFAR stem, projection
     head, classes) is inferred from the weights; TF2 tensors are mapped through the checkpoint's
     object graph, TF1 ones by their creation-order names. Every model tensor is used exactly
     once and every Keras weight assigned exactly once, or a ValueError names what is missing or
-    left over; optimizer slots and state, counters and the TF1 `ema_model/` copy are ignored
-    (counted in `info["ignored"]`).
+    left over; optimizer slots and state, counters and the unused copy (`weights`) are ignored
+    (counted in `info["ignored"]`). A projection head whose batch-norm statistics never left
+    their initial values (the TF2 SimCLRv1 SavedModels: v1 was published without its head) is
+    loaded with a warning and `info["projection_head_trained"] = False`.
 
     Build it inside a strategy's scope to get cross-replica batch norm there.
 
     Args:
-        path: the checkpoint (see above).
+        path: a release name or a checkpoint path (see above).
         image_size: the input size of the classifier's evaluation transform (centre crop 0.875
             and bicubic resize, the reference's) and of `OfficialModel.simclr()`.
         from_projection_layer: which projection layer the supervised head reads (0: the
-            encoder output). None: 1 when the path names a SimCLRv2 fine-tuned or distilled
-            release (`finetuned_`, `distill_`) and the checkpoint has a projection head,
-            else 0; the weights alone cannot tell.
+            encoder output; the reference's `ft_proj_selector`). None: decided from the files
+            (`simclr_tf.official.selector`): the only layer of the head's input width, else a
+            SavedModel's own function on a probe batch, else the published value of a release
+            loaded by name; otherwise a ValueError asks for it. `info["projection_layer_from"]`
+            says how it was decided.
         require: parts that must be present, of "projection_head", "classifier": a ValueError
             says so when the checkpoint lacks one.
         synchronized_batch_norm: as `simclr_tf.ResNet`.
+        weights: "model" (default: the trained weights, those the authors evaluate) or "ema":
+            the `ema_model/` copy in the SimCLRv2 TF1 checkpoints (the momentum encoder of
+            SimCLRv2's MoCo-style memory), tensor by tensor where a copy exists (a tensor
+            without one keeps its trained value).
+        classifier: False leaves the supervised head out (its tensors count as ignored), so no
+            projection layer needs deciding: for features and fine-tuning only.
+        cache_dir: where names are downloaded to; see `simclr_tf.official.download`.
 
     Returns:
         An `OfficialModel` (encoder, projection_head, classifier, info).
@@ -93,7 +105,7 @@ def load_official(
     Example:
 
     ```python
-    official = simclr_tf.load_official("r50_1x_sk0/saved_model", from_projection_layer=0)
+    official = simclr_tf.load_official("simclrv2/finetuned_100pct/r50_1x_sk0")
     features = official.encoder(images)            # (batch, 2048), images in [0, 1]
     logits = official.classifier(uint8_images)     # centre crop, resize, 1000 ImageNet logits
     model = official.simclr()                      # a SimCLR for linear_eval / finetune
@@ -105,8 +117,19 @@ def load_official(
             "`require` must be a list of 'projection_head', 'classifier'. "
             f"Received: require={require!r}"
         )
+    release = None
+    if releases.looks_like_name(path) and not _exists(path):
+        from simclr_tf.official.download import download
+
+        release = releases.get(path)
+        path = download(release, cache_dir=cache_dir)
     tensors = CheckpointTensors(path)
-    layout = parse_layout(tensors)
+    layout = parse_layout(tensors, weights)
+    if not classifier and layout.supervised is not None:
+        keys = set(layout.supervised.keys.values())
+        layout.model_keys -= keys
+        layout.ignored += sorted(keys)
+        layout.supervised = None
     source = tensors.source
     if layout.unknown:
         raise ValueError(
@@ -115,19 +138,9 @@ def load_official(
         )
     arch = infer_architecture(layout, tensors.keys, source)
     _require(require, layout, source)
-    layers = len(layout.projection)
-    if from_projection_layer is None:  # (none to read without a projection head)
-        from_projection_layer = min(default_projection_layer(source), layers)
-    k = from_projection_layer
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= layers:
-        raise ValueError(
-            f"`from_projection_layer` must be an integer in [0, {layers}] (this checkpoint's "
-            f"projection head has {layers} layers). Received: from_projection_layer={k!r}"
-        )
-
     from simclr_tf.models.resnet import ResNet
 
-    assigner = _Assigner(tensors)
+    assigner = Assigner(tensors)
     encoder = ResNet(
         depth=arch["depth"],
         width_multiplier=arch["width_multiplier"],
@@ -135,7 +148,7 @@ def load_official(
         cifar_stem=arch["cifar_stem"],
         synchronized_batch_norm=synchronized_batch_norm,
     )
-    convs, norms = _encoder_layers(encoder, arch)
+    convs, norms = encoder_layers(encoder, arch)
     assigner.pairs(layout.convs, convs, "encoder convolution")
     assigner.pairs(layout.norms, norms, "encoder batch norm")
 
@@ -156,18 +169,33 @@ def load_official(
         "encoder_params": int(sum(np.prod(w.shape) for w in encoder.weights)),
         "projection_layers": len(layout.projection),
         "projection_dim": head.output_dim if head is not None else None,
+        "projection_head_trained": _head_trained(tensors, layout) if head is not None else None,
         "num_classes": None,
         "from_projection_layer": None,
+        "projection_layer_from": None,
+        "weights": weights,
+        "release": release.name if release is not None else None,
+        # The SavedModel folder whose own function `convert` checks the conversion against.
+        "saved_model": (
+            os.path.dirname(os.path.dirname(tensors.prefix))
+            if tensors.kind == "saved_model" else None
+        ),
         "image_size": int(image_size),
     }
+    if info["projection_head_trained"] is False:
+        logging.warning(
+            "%s: the projection head was never trained (its batch-norm moving statistics are "
+            "still 0 and 1): SimCLRv1 was published without it. Its outputs mean nothing; "
+            "read the encoder features.", source,
+        )
     classifier = None
     if layout.supervised is not None:
-        classifier = _classifier(
-            layout, tensors.keys, encoder, head, from_projection_layer, image_size, source
-        )
+        k, how = selector.resolve(tensors, layout, encoder, head, from_projection_layer, release)
+        classifier = _classifier(layout, tensors.keys, encoder, head, k, image_size, source)
         assigner.pairs([layout.supervised], [classifier.head], "supervised head")
         info["num_classes"] = classifier.num_classes
-        info["from_projection_layer"] = from_projection_layer
+        info["from_projection_layer"] = k
+        info["projection_layer_from"] = how
     models = [m for m in (encoder, head) if m is not None]
     if classifier is not None:
         models.append(classifier.head)
@@ -191,15 +219,33 @@ def describe(info):
     )
     sup = (
         f"supervised head of {info['num_classes']} classes reading projection layer "
-        f"{info['from_projection_layer']}"
+        f"{info['from_projection_layer']} (from {info.get('projection_layer_from')})"
         if info["num_classes"]
         else "NO supervised head"
     )
     return (
         f"{info['format']} {info['source']}: {arch} ({info['encoder_params']:,} encoder "
         f"parameters), {head}, {sup}; {info.get('loaded_tensors', '?')} tensors loaded, "
-        f"{info.get('ignored', '?')} ignored (optimizer state, counters, EMA copy)"
+        f"{info.get('ignored', '?')} ignored (optimizer state, counters, "
+        f"{'trained' if info.get('weights') == 'ema' else 'EMA'} copy)"
     )
+
+
+def _exists(path):
+    try:
+        return tf.io.gfile.exists(path)
+    except tf.errors.OpError:
+        return False
+
+
+def _head_trained(tensors, layout):
+    """False when every projection batch norm still has its initial moving statistics."""
+    for _, norm in layout.projection:
+        mean = tensors.get(norm.keys["moving_mean"])
+        variance = tensors.get(norm.keys["moving_variance"])
+        if np.any(mean != 0) or np.any(variance != 1):
+            return True
+    return False
 
 
 def _require(require, layout, source):
@@ -210,34 +256,6 @@ def _require(require, layout, source):
         )
     if "classifier" in require and layout.supervised is None:
         raise ValueError(f"{source!r} has no supervised head (`head_supervised`).")
-
-
-def _encoder_layers(encoder, arch):
-    """The encoder's Conv2D and BatchNormalization layers in the reference's creation order."""
-    get = encoder.get_layer
-    convs, norms = [], []
-    for i in range(1, arch["stem_convs"] + 1):
-        convs.append(get(f"stem_{i}_conv"))
-        norms.append(get(f"stem_{i}_bn"))
-    for g, num_blocks in enumerate(arch["blocks_per_group"], start=1):
-        for b in range(1, num_blocks + 1):
-            p = f"block_group{g}_block{b}"
-            if b == 1:
-                convs.append(get(f"{p}_shortcut_conv"))
-                norms.append(get(f"{p}_shortcut_bn"))
-            convs.append(get(f"{p}_1_conv"))
-            norms.append(get(f"{p}_1_bn"))
-            if arch["block"] == "selective_kernel":
-                sk = get(f"{p}_2_sk")
-                convs += [sk.stream_conv[-1], sk.mix_reduce, sk.mix_expand]
-                norms += [sk.stream_bn, sk.mix_bn]
-            else:
-                convs.append(get(f"{p}_2_conv"))
-                norms.append(get(f"{p}_2_bn"))
-            if arch["block"] != "basic":
-                convs.append(get(f"{p}_3_conv"))
-                norms.append(get(f"{p}_3_bn"))
-    return convs, norms
 
 
 def _projection_head(layout, shapes, input_dim, synchronized_batch_norm):
@@ -277,61 +295,3 @@ class _Pretrained:
     encoder: object
     projection_head: object
     augment: object
-
-
-class _Assigner:
-    """Copies checkpoint tensors into Keras layers, each tensor at most once, shapes checked."""
-
-    def __init__(self, tensors):
-        self.tensors = tensors
-        self.used = set()
-        self.assigned = set()
-
-    def pairs(self, units, layers, what):
-        if len(units) != len(layers):
-            raise ValueError(
-                f"{self.tensors.source!r}: {len(units)} {what} layers in the checkpoint, "
-                f"{len(layers)} in the Keras model."
-            )
-        for unit, layer in zip(units, layers):
-            self.assign(unit, layer)
-
-    def assign(self, unit, layer):
-        if unit.kind == "norm":
-            targets = {r: getattr(layer, r, None) for r in NORM_ROLES}
-        else:
-            targets = {"kernel": layer.kernel, "bias": getattr(layer, "bias", None)}
-        targets = {r: v for r, v in targets.items() if v is not None}
-        if set(targets) != set(unit.keys):
-            raise ValueError(
-                f"{self.tensors.source!r}: {unit.where} has {sorted(unit.keys)}, but the Keras "
-                f"layer {layer.name!r} has {sorted(targets)}."
-            )
-        for role, variable in targets.items():
-            key = unit.keys[role]
-            if key in self.used:
-                raise ValueError(f"{self.tensors.source!r}: {key} would be used twice.")
-            value = self.tensors.get(key)
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(
-                    f"{self.tensors.source!r}: {key} has shape {tuple(value.shape)}, the Keras "
-                    f"weight {layer.name}/{role} {tuple(variable.shape)}."
-                )
-            if id(variable) in self.assigned:
-                raise ValueError(f"The Keras weight {variable.path} would be assigned twice.")
-            variable.assign(value.astype(variable.dtype))
-            self.used.add(key)
-            self.assigned.add(id(variable))
-
-    def check_all_used(self, model_keys, source, models):
-        missed = [w.path for m in models for w in m.weights if id(w) not in self.assigned]
-        if missed:
-            raise ValueError(
-                f"{source!r}: {len(missed)} Keras weights got no checkpoint tensor, e.g. "
-                f"{missed[:5]}."
-            )
-        left = sorted(set(model_keys) - self.used)
-        if left:
-            raise ValueError(
-                f"{source!r}: {len(left)} model tensors were not loaded, e.g. {left[:5]}."
-            )

@@ -10,6 +10,7 @@ Paths go through `tf.io.gfile`, so `gs://` works where the user has access.
 """
 
 import os
+import re
 
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
@@ -64,7 +65,30 @@ def resolve_checkpoint(path):
     """(checkpoint prefix, "saved_model" | "checkpoint") for a user-given path.
 
     Raises ValueError naming the path when nothing there is a checkpoint."""
-    path = os.fspath(path).rstrip("/") or "/"
+    path = _strip_shard_suffix(os.fspath(path).rstrip("/") or "/")
+    try:
+        return _resolve(path)
+    except tf.errors.OpError as e:
+        # A remote file system's own failure (gs://: not authenticated, no access, no such
+        # bucket) would otherwise surface later as an unrelated message.
+        raise ValueError(
+            f"Could not read {path!r}: {type(e).__name__}: {_first_line(e)}. For gs:// paths, "
+            "check the bucket and object names and your credentials (`gcloud auth "
+            "application-default login`); the published buckets are public, and "
+            "`simclr_tf.load_official(NAME)` downloads them over HTTPS without credentials."
+        ) from e
+
+
+def _strip_shard_suffix(path):
+    """`model.ckpt-N.index` or `model.ckpt-N.data-00000-of-00001` -> `model.ckpt-N`: the
+    files a user sees, while TensorFlow wants the prefix they share."""
+    match = re.fullmatch(r"(.+?)\.(index|data-\d{5}-of-\d{5}|meta)", path)
+    if match and not tf.io.gfile.isdir(path):
+        return match.group(1)
+    return path
+
+
+def _resolve(path):
     gfile = tf.io.gfile
     if gfile.exists(os.path.join(path, "saved_model.pb")):
         prefix = os.path.join(path, "variables", "variables")
@@ -81,7 +105,7 @@ def resolve_checkpoint(path):
         if latest and gfile.exists(latest + ".index"):
             return latest, "checkpoint"
         if gfile.exists(os.path.join(path, "saved_model", "saved_model.pb")):
-            return resolve_checkpoint(os.path.join(path, "saved_model"))
+            return _resolve(os.path.join(path, "saved_model"))
         indexes = sorted(gfile.glob(os.path.join(path, "*.index")))
         if len(indexes) == 1:
             return indexes[0][: -len(".index")], "checkpoint"

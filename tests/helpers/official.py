@@ -101,3 +101,22 @@ def summary_errors(official, rec, source):
             relative_error(got[part], script.decode(summary[part])) for part in summary
         )
     return errors
+
+
+def write_saved_model_with_function(layout, folder, projection_layer):
+    """`write_checkpoint(layout, folder, "saved_model")` plus the reference's callable
+    `__call__(inputs, trainable)`, whose `logits_sup` reads `projection_layer` (written by
+    tests/helpers/official_saved_model.py in a subprocess). Returns the SavedModel folder."""
+    import subprocess
+    import sys
+
+    path = write_checkpoint(layout, folder, "saved_model")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_saved_model.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(
+        [sys.executable, script, path, str(projection_layer)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{script} failed:\n{done.stderr[-3000:]}")
+    return path
