@@ -113,9 +113,11 @@ def default_config():
     # linear_eval: False trains the head on cached features of the centre crop; True trains it
     # through the frozen encoder on random crops and flips, as the reference does.
     c.eval.augment = False
-    # linear_eval with augment: False keeps the frozen encoder's batch norm on its pretraining
-    # statistics (the reference's TF1 code); True normalises each batch with its own statistics
-    # and updates the moving averages, which the test then uses (the reference's TF2 run.py).
+    # Frozen layers' batch norm while the rest trains (linear_eval with augment, finetune with
+    # fine_tune_after_block >= 0): False keeps their pretraining statistics (Keras' frozen BN;
+    # the reference's TF1 linear evaluation); True normalises each batch with its own statistics
+    # and updates the moving averages, which the test then uses (the reference's TF2 code, and
+    # its fine-tuning's frozen blocks in TF1 and TF2).
     c.eval.bn_training = False
     c.eval.optimizer = "momentum"  # momentum (Nesterov) | lars | adam, each with its L2 term
     c.eval.momentum = 0.9

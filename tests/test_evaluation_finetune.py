@@ -20,6 +20,7 @@ from simclr_tf.data import load_embedded_arrays
 from simclr_tf.evaluation.classifier import Classifier
 from simclr_tf.evaluation.pretrained import build_classifier, fine_tune_augment
 from simclr_tf.evaluation.finetune import build_optimizer, evaluate_classifier, fine_tune
+from simclr_tf.evaluation.linear_eval import frozen_batch_norm_in_training_mode
 from simclr_tf.models.layer_utils import BatchNormalization, resolve_synchronized
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
@@ -126,6 +127,35 @@ def test_fine_tuning_changes_the_encoder_except_frozen_blocks(labelled):
             np.array_equal(original[k][p], v) for p, v in group_weights(model.encoder, k).items()
         )
     assert all(layer.trainable for layer in model.encoder.layers)
+
+
+def test_bn_training_updates_the_frozen_groups_statistics_not_their_weights(labelled):
+    """`eval.bn_training=True` with `fine_tune_after_block=b`, as the reference (TF1 and TF2):
+    the frozen groups' batch norm normalises with batch statistics and updates its moving
+    averages while their weights stay bit-identical; the other groups train as before."""
+    classifier = build_classifier(tiny_simclr(), 10, fine_tune_after_block=1)
+    # The stem's BN and group 1's five (2 blocks x 2, the projection shortcut).
+    assert frozen_batch_norm_in_training_mode(classifier.encoder) == 6
+    before = {k: group_weights(classifier.encoder, k) for k in range(5)}
+    trainable = {v.path for v in classifier.trainable_variables}
+    assert not trainable & {p for k in (0, 1) for p in before[k]}
+    assert {p for p in before[2] if "moving" not in p} <= trainable
+    views = tf.random.uniform((16, 16, 16, 3), seed=3)
+    assert not np.allclose(  # group 1 now sees batch statistics in training mode
+        classifier.features(views, training=True), classifier.features(views, training=False)
+    )
+    before = {k: group_weights(classifier.encoder, k) for k in range(5)}
+    fine_tune(
+        classifier, labelled, epochs=1, batch_size=50, optimizer="lars", base_learning_rate=0.05
+    )
+    after = {k: group_weights(classifier.encoder, k) for k in range(5)}
+    for k in (0, 1):
+        for path, value in before[k].items():
+            if "moving" in path:
+                assert not np.allclose(value, after[k][path]), path
+            else:
+                np.testing.assert_array_equal(value, after[k][path], err_msg=path)
+    assert any(not np.array_equal(before[3][p], after[3][p]) for p in before[3] if "kernel" in p)
 
 
 def test_fine_tuning_everything_learns():

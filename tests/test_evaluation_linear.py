@@ -156,16 +156,18 @@ def test_bn_training_uses_batch_statistics_and_updates_the_moving_averages(pretr
         linear_evaluation(pretrained, train, test, 10, bn_training=True)
 
 
-def test_bn_training_is_a_linear_eval_key_of_the_augmented_protocol():
+def test_bn_training_needs_frozen_layers_that_something_trains_through():
     config = tiny_config(checkpoint="runs/demo", bn_training=True)
     config.mode = "linear_eval"
-    with pytest.raises(ValueError, match="eval.bn_training=True` runs the frozen encoder"):
+    with pytest.raises(ValueError, match="eval.bn_training=True` runs frozen layers"):
         check_mode_config(config)  # cached features: computed once, nothing to update
     config.eval.augment = True
     check_mode_config(config)
     config.mode = "finetune"
-    with pytest.raises(ValueError, match="eval.bn_training=True` runs the frozen encoder"):
-        check_mode_config(config)
+    with pytest.raises(ValueError, match="eval.bn_training=True` runs frozen layers"):
+        check_mode_config(config)  # fine_tune_after_block=-1: nothing frozen
+    config.eval.fine_tune_after_block = 2
+    check_mode_config(config)
 
 
 def test_linear_evaluation_from_an_encoder_and_an_exported_encoder(pretrained, data, tmp_path):

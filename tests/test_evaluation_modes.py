@@ -116,3 +116,31 @@ def test_imagenet_one_percent_reads_the_official_subset(pretrain_workdir, tmp_pa
         results = run_mode(config, str(tmp_path / "imagenet"))
     assert read == [("imagenet2012_subset/1pct", "train"), ("imagenet2012", "validation")]
     assert results["num_examples"] == 16 and 0.0 <= results["top1"] <= results["top5"] <= 1.0
+
+
+@pytest.mark.parametrize("mode, switched", [("linear_eval", 21), ("finetune", 6)])
+def test_bn_training_reaches_the_frozen_layers_of_both_modes(
+    pretrain_workdir, tmp_path, monkeypatch, mode, switched
+):
+    """`eval.bn_training=True` switches the frozen batch norm of the network each mode trains:
+    the whole encoder's 21 layers in linear_eval, the stem's and group 1's 6 in finetune with
+    `fine_tune_after_block=1` (tests/test_evaluation_linear.py checks what switching does)."""
+    import tensorflow_datasets as tfds
+
+    from simclr_tf.evaluation import modes
+
+    calls = []
+    switch = modes.frozen_batch_norm_in_training_mode
+    monkeypatch.setattr(
+        modes, "frozen_batch_norm_in_training_mode", lambda encoder: calls.append(switch(encoder))
+    )
+    config = tiny_config(checkpoint=pretrain_workdir, epochs=1, batch_size=8, augment=True,
+                         fine_tune_after_block=1, bn_training=True)
+    config.mode, config.dataset, config.eval_split = mode, "imagenet2012", "validation"
+    config.num_train_examples = 16  # mock data has no split sizes
+    with tfds.testing.mock_data(num_examples=16):
+        results = run_mode(config, str(tmp_path / mode))
+    assert calls == [switched]
+    assert 0.0 <= results["top1"] <= results["top5"] <= 1.0
+    if mode == "linear_eval":
+        assert "batch norm in training mode" in results["protocol"]

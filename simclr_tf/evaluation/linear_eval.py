@@ -192,19 +192,22 @@ def _augmented_linear_evaluation(
 
 
 def frozen_batch_norm_in_training_mode(encoder):
-    """Makes a frozen encoder's batch norm normalise training batches with their own statistics.
+    """Makes the frozen batch-norm layers of an encoder normalise training batches with their own
+    statistics, as the reference does; the default (Keras) keeps their moving statistics.
 
-    The reference's TF2 linear evaluation (`run.py --train_mode=finetune
-    --fine_tune_after_block=4`) freezes the encoder by giving its wrapper layers
-    `trainable=False`; the `BatchNormalization` layers inside keep `trainable=True`, so with
+    The reference's TF2 code freezes by giving its wrapper layers `trainable=False`
+    (`tf2/resnet.py`); the `BatchNormalization` layers inside keep `trainable=True`, so with
     `training=True` they use batch statistics and update their moving averages (momentum 0.9),
-    and its evaluation (`training=False`) reads those updated averages. Its TF1 code instead
-    ran the frozen encoder with `is_training=False`, as `Classifier` does by default.
+    and its evaluation (`training=False`) reads those updated averages. That holds for the
+    whole frozen encoder of its linear evaluation (`--fine_tune_after_block=4`; its TF1 code
+    ran that one with `is_training=False` instead) and for the frozen block groups of
+    fine-tuning (`0..3`, in its TF1 code too). Keras' `trainable=False` makes BN use its moving
+    statistics, which is what `Classifier` does by default.
 
     Here each frozen (`trainable=False`) BN layer of `encoder` becomes trainable again, which is
     what Keras' BN checks before using batch statistics, while its scale and offset stay
     non-trainable variables: no optimiser sees them, so only the moving averages change. Call
-    it after `build_classifier(..., fine_tune_after_block=4)` and before compiling.
+    it after `build_classifier(..., fine_tune_after_block=b)` and before compiling.
 
     Returns:
         The number of batch-norm layers switched (0 when none was frozen).

@@ -91,12 +91,17 @@ def check_mode_config(config):
             f"`eval.fine_tune_after_block` must be one of {list(FINE_TUNE_AFTER_BLOCK)}. "
             f"Received: {e.fine_tune_after_block!r}"
         )
-    if e.bn_training and not (config.mode == "linear_eval" and e.augment):
+    frozen = (config.mode == "linear_eval" and e.augment) or (
+        config.mode == "finetune" and e.fine_tune_after_block >= 0
+    )
+    if e.bn_training and not frozen:
         raise ValueError(
-            "`eval.bn_training=True` runs the frozen encoder's batch norm in training mode while "
-            "linear_eval trains the head through it (--config.eval.augment=True); other modes "
-            f"and cached features do not use it. Received: mode={config.mode!r}, "
-            f"eval.augment={e.augment!r}"
+            "`eval.bn_training=True` runs frozen layers' batch norm in training mode while the "
+            "rest trains: linear_eval through the encoder (--config.eval.augment=True) or "
+            "finetune with frozen block groups (eval.fine_tune_after_block >= 0); cached "
+            f"features, distill and a fully trained encoder have none. Received: "
+            f"mode={config.mode!r}, eval.augment={e.augment!r}, "
+            f"eval.fine_tune_after_block={e.fine_tune_after_block!r}"
         )
     labelled_dataset(config.dataset, e.label_fraction)  # validates the fraction
     check_epochs(config)
@@ -166,6 +171,8 @@ def _finetune(config, workdir, strategy):
             pretrained, test.info.num_classes, e.from_projection_layer, e.fine_tune_after_block,
             copy_weights=False, head_weight_decay=e.weight_decay,
         )
+        if e.bn_training:
+            frozen_batch_norm_in_training_mode(classifier.encoder)
     _fit(classifier, config, workdir, train)
     classifier.save(wd.join(workdir.out, CLASSIFIER_FILE))
     results = evaluate_classifier(classifier, test.batches(e.batch_size))
