@@ -2,10 +2,12 @@
 
 - `paper`: the paper's default setting (Section 2.3 / Appendix B.6): ImageNet, ResNet-50,
   batch 4096, 100 epochs, LARS at 0.3 x B / 256, weight decay 1e-6, tau 0.1, 2-layer head to
-  128-d, 90 epochs of linear evaluation. For a TPU user; never run here.
-- `small`: what fits about half an hour per study on a 2-core CPU (see docs/study.md for how it
-  was estimated): `colour_shapes` at 32 px, ResNet-18 at width 1/8 with the CIFAR stem, batch 128.
-  The epochs per cell depend on the study's number of cells (`small_epochs`).
+  128-d, 90 epochs of linear evaluation as the reference's (`tf_configs/imagenet_linear_eval.py`).
+  For a TPU user; never run here.
+- `small`: what fits up to an hour per study on a 2-core CPU, three seeds per cell (see
+  docs/study.md for how it was sized): `tinted_fashion_mnist` at 28 px, ResNet-18 at width 1/8
+  with the CIFAR stem, batch 128, tau 0.2. The epochs per cell follow from the study's number of
+  runs (cells x seeds, `small_epochs`).
 - `tiny`: seconds per cell, for the tests: 16 px, 64 training images, one epoch.
 """
 
@@ -15,37 +17,39 @@ BUDGETS = ("tiny", "small", "paper")
 # Seeds per cell: at `small` every cell a verdict compares runs three times, so a verdict can
 # tell a difference from seed noise (simclr_tf.study.verdicts).
 DEFAULT_SEEDS = {"tiny": (0,), "small": (0, 1, 2), "paper": (0,)}
-DEFAULT_DATASET = {"tiny": "colour_shapes", "small": "colour_shapes", "paper": "imagenet2012"}
+DEFAULT_DATASET = {"tiny": "colour_shapes", "small": "tinted_fashion_mnist",
+                   "paper": "imagenet2012"}
 
-# From one short timed cell of the small setting (see docs/study.md, "How `small` was sized"):
-# 1.2 CPU-seconds per step (batch 128, two views, ResNet-18/8 at 32 px) on 2 cores = ~0.6 s
-# wall per step on an idle machine, 78 steps per epoch of 10,000 images; a cell's fixed cost
-# (tracing, features of 12,000 images, two linear classifiers) ~30 s wall.
-SMALL_SECONDS_PER_EPOCH = 47.0
-SMALL_SECONDS_PER_CELL = 30.0
-# Half an hour per study (the design allows up to about an hour): the four studies the README
-# reports then run in one two-hour sitting on the 2-core machine.
-SMALL_BUDGET_SECONDS = 1800.0
-# Per study: (cost of an epoch, cost of a cell) relative to the two figures above.
-# augmentation_composition has 49 cells: it runs at 16 px (a quarter of the pixels; assumed a
-# quarter of the epoch cost and half the cell cost, not measured). model_size's encoders are
-# 1.6x the base on average (parameters of its four sizes).
-SMALL_COST_WEIGHTS = {"augmentation_composition": (0.25, 0.5), "model_size": (1.6, 1.0)}
+# The small setting's costs on the project's 2-core CPU with the study alone on it (see
+# docs/study.md, "How `small` is sized"): one pretraining epoch of 10,000 images (78 steps of
+# batch 128, two views, ResNet-18/8 at 28 px), and a run's fixed cost (tracing, features of
+# 12,000 images, one or two linear classifiers).
+SMALL_SECONDS_PER_EPOCH = 14.0
+SMALL_SECONDS_PER_CELL = 25.0
+# Up to an hour per study on 2 cores, every cell a verdict compares at three seeds.
+SMALL_BUDGET_SECONDS = 3600.0
+# Per study: (cost of an epoch, cost of a run) relative to the two figures above.
+# augmentation_composition has 49 cells: it runs at 16 px (a third of the pixels; assumed a
+# third of the epoch cost and half the run cost). model_size's encoders are 1.6x the base on
+# average (parameters of its four sizes). batch_size_epochs' batches run in micro-batches of 32
+# (ghost batch norm), assumed 1.3x the epoch cost.
+SMALL_COST_WEIGHTS = {"augmentation_composition": (0.35, 0.5), "model_size": (1.6, 1.0),
+                      "batch_size_epochs": (1.3, 1.0)}
 SMALL_STUDY_OVERRIDES = {"augmentation_composition": {"image_size": 16}}
 
 
 def small_costs(study):
-    """(seconds per pretraining epoch, seconds per cell) of `study` at the small budget."""
+    """(seconds per pretraining epoch, seconds per run) of `study` at the small budget."""
     epoch_weight, cell_weight = SMALL_COST_WEIGHTS.get(study, (1.0, 1.0))
     return SMALL_SECONDS_PER_EPOCH * epoch_weight, SMALL_SECONDS_PER_CELL * cell_weight
 
 
-def small_epochs(study, num_cells, epochs_per_cell=1.0):
-    """Pretraining epochs E so that `num_cells` cells fit the budget (at least 1); a cell trains
-    `epochs_per_cell * E` epochs on average (batch_size_epochs: 1.5)."""
+def small_epochs(study, num_runs, epochs_per_cell=1.0):
+    """Pretraining epochs E so that `num_runs` runs (cells x seeds) fit the budget (at least 1);
+    a run trains `epochs_per_cell * E` epochs on average (batch_size_epochs: 1.5)."""
     epoch_s, cell_s = small_costs(study)
-    per_cell = SMALL_BUDGET_SECONDS / num_cells - cell_s
-    return max(1, int(per_cell / (epoch_s * epochs_per_cell)))
+    per_run = SMALL_BUDGET_SECONDS / num_runs - cell_s
+    return max(1, int(per_run / (epoch_s * epochs_per_cell)))
 
 
 def base_config(budget, dataset=None, seed=0):
@@ -60,7 +64,7 @@ def base_config(budget, dataset=None, seed=0):
     c.log_images = False
     c.export = False
     c.keep_checkpoints = 1
-    c.study_eval_examples = 0  # 0: every example of both splits (see `limit` below)
+    c.study_eval_examples = 0  # 0: every example of both splits; N: the first N of each
     if budget == "paper":
         c.train_split, c.eval_split = "train", "validation"
         c.model.head_num_layers = 2  # SimCLR v1
@@ -98,9 +102,11 @@ def base_config(budget, dataset=None, seed=0):
     c.eval.batch_size = 256
     c.eval.standardize_features = True
     if budget == "small":
-        c.image_size = 32
+        c.image_size = 28  # tinted_fashion_mnist's own size
         c.model.width_multiplier = 0.125
         c.batch_size = 128
+        # At batch 128 tau 0.2 learned faster than the CIFAR command's 0.5 (docs/study.md).
+        c.temperature = 0.2
         c.epochs = 4  # replaced per study by `small_epochs`
         c.warmup_epochs = 1
         return c

@@ -7,7 +7,7 @@ to the budget's base config), `params` (the columns that describe it in the tabl
 """
 
 from simclr_tf.augment.composed_augment import TRANSFORMS
-from simclr_tf.study.budgets import SMALL_STUDY_OVERRIDES, small_epochs
+from simclr_tf.study.budgets import DEFAULT_SEEDS, SMALL_STUDY_OVERRIDES, small_epochs
 
 STUDIES = (
     "augmentation_composition", "color_strength", "projection_head", "loss_function",
@@ -86,10 +86,17 @@ def loss_function(budget):
         grid = [("nt_xent", False, "temperature", 0.5), ("nt_logistic", True, "temperature", 0.5),
                 ("margin_triplet", True, "margin", 0.4)]
     else:
-        grid = [("nt_xent", False, "temperature", t) for t in (0.1, 0.2, 0.5)]
+        # At `small` (three seeds a cell within the hour) each loss keeps two temperatures or
+        # margins, and semi-hard margin triplet its three distinct ones.
+        taus = (0.2, 0.5) if budget == "small" else (0.1, 0.2, 0.5)
+        logistic_taus = (0.5, 1.0) if budget == "small" else (0.1, 0.5, 1.0)
+        grid = [("nt_xent", False, "temperature", t) for t in taus]
         for sh in (False, True):
-            grid += [("nt_logistic", sh, "temperature", t) for t in (0.1, 0.5, 1.0)]
-            grid += [("margin_triplet", sh, "margin", m) for m in SEMI_HARD_MARGINS[sh]]
+            grid += [("nt_logistic", sh, "temperature", t) for t in logistic_taus]
+            margins = SEMI_HARD_MARGINS[sh]
+            if budget == "small" and not sh:
+                margins = margins[:2]
+            grid += [("margin_triplet", sh, "margin", m) for m in margins]
     cells = []
     for name, sh, key, value in grid:
         loss = name + (" (sh)" if sh else "")
@@ -164,19 +171,26 @@ def floors_for(study, budget):
             for d, w in _SIZES[budget]]
 
 
+def num_runs(cells, num_seeds):
+    """Runs of a grid: each cell once per seed, up to its own `num_seeds`."""
+    return sum(min(c.get("num_seeds") or num_seeds, num_seeds) for c in cells)
+
+
 def cells_for(study, budget):
-    """The study's cells, with the `small` budget's epochs fitted to the hour."""
+    """The study's cells, with the `small` budget's epochs fitted to its hour (every cell at
+    each of the budget's seeds, up to its own `num_seeds`)."""
     if study not in STUDIES:
         raise ValueError(f"`study` must be one of {list(STUDIES)}. Received: study={study!r}")
+    seeds = len(DEFAULT_SEEDS[budget])
     if study == "batch_size_epochs":
-        # 8 cells training E or 2E epochs: 1.5 E on average (the micro-batched cells cost about
-        # 1.2x per image, within the estimate's slack).
-        base = small_epochs(study, 8, 1.5) if budget == "small" else 1
+        # 8 cells training E or 2E epochs: 1.5 E on average.
+        base = small_epochs(study, num_runs(batch_size_epochs(budget), seeds), 1.5) \
+            if budget == "small" else 1
         cells = batch_size_epochs(budget, base)
     else:
         cells = globals()[study](budget)
     if budget == "small":
-        epochs = small_epochs(study, len(cells))
+        epochs = small_epochs(study, num_runs(cells, seeds))
         for cell in cells:
             cell["overrides"] = {**SMALL_STUDY_OVERRIDES.get(study, {}), **cell["overrides"]}
             cell["overrides"].setdefault("epochs", epochs)
