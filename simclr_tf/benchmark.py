@@ -68,6 +68,9 @@ PRESETS = {
     # ImageNet-style ResNet-50 at 224 px; a small batch, as a CPU can afford.
     "r50_224": dict(depth=50, width_multiplier=1, cifar_stem=False, image_size=224, batch_size=16,
                     augment="imagenet", temperature=0.1, head_layers=3),
+    # A cell of `python -m simclr_tf.study --budget=small` (simclr_tf/study/budgets.py).
+    "study_small": dict(depth=18, width_multiplier=0.125, cifar_stem=True, image_size=28,
+                        batch_size=128, augment="study", temperature=0.2, head_layers=2),
     # A seconds-long smoke setting (tests).
     "tiny": dict(depth=18, width_multiplier=0.125, cifar_stem=True, image_size=16, batch_size=16,
                  augment="cifar", temperature=0.5, head_layers=2),
@@ -282,6 +285,8 @@ def configure_devices(replicas):
 def build_augment(preset):
     from simclr_tf.augment.simclr_augment import SimCLRAugment
 
+    if preset["augment"] == "study":  # the small study budget: s = 1.0, no blur
+        return SimCLRAugment(image_size=preset["image_size"], blur=False, seed=0)
     make = SimCLRAugment.imagenet if preset["augment"] == "imagenet" else SimCLRAugment.cifar
     return make(image_size=preset["image_size"], seed=0)
 
