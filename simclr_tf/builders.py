@@ -1,15 +1,19 @@
-"""From a config to Keras objects: the encoder, the pretrainer and its optimiser.
+"""From a config to the objects of a run: the pretraining data, the encoder, the pretrainer and
+its optimiser.
 
 The training command, the notebooks and the evaluation modes all build through these functions,
 so a config means the same model everywhere.
 """
+
+from absl import logging
 
 from simclr_tf.augment.composed_augment import ComposedAugment
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
-from simclr_tf import optimizers
+from simclr_tf import data, optimizers
+from simclr_tf.config import data_options
 from simclr_tf.optimizers.schedules import WarmupCosine
 
 
@@ -17,6 +21,36 @@ def cifar_stem(config):
     """`model.cifar_stem`, or when it is None the reference's rule: `image_size <= 32`."""
     stem = config.model.cifar_stem
     return bool(config.image_size <= 32) if stem is None else bool(stem)
+
+
+def build_training_source(config):
+    """The pretraining data, labelled when the probe is on and the data has labels of at least
+    two classes; and a line saying whether the probe is on, and why not (also logged).
+
+    An image folder has labels when it has class sub-folders; a flat folder has none, and
+    pretraining reads it without (`model.probe` only says to use labels when there are some).
+    """
+    def read(labeled):
+        return data.get_source(config.dataset, config.train_split, config.image_size,
+                               labeled=labeled, shuffle=True, seed=config.seed,
+                               **data_options(config))
+
+    def labelled():
+        if not config.model.probe:
+            return read(False), "off (model.probe=False)"
+        try:
+            source = read(True)
+        except data.MissingLabelsError:
+            return read(False), "off (the data has no labels: no class sub-folders)"
+        names = source.info.class_names
+        if source.info.num_classes < 2:
+            return read(False), f"off (one class only: {', '.join(names)})"
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return source, f"on ({source.info.num_classes} classes: {shown})"
+
+    source, probe = labelled()
+    logging.info("Online linear probe: %s.", probe)
+    return source, probe
 
 
 def build_encoder(config):
@@ -59,7 +93,8 @@ def build_augment(config):
 
 
 def build_pretrainer(config, num_classes=None):
-    """The `SimCLR` model of a config; `num_classes` enables the online probe."""
+    """The `SimCLR` model of a config; `num_classes` enables the online probe (None or 0, as
+    the info of unlabelled data says: no probe)."""
     m = config.model
     return SimCLR(
         encoder=build_encoder(config),
@@ -72,7 +107,7 @@ def build_pretrainer(config, num_classes=None):
         augment=build_augment(config),
         temperature=config.temperature,
         hidden_norm=config.hidden_norm,
-        num_classes=num_classes if m.probe else None,
+        num_classes=num_classes if m.probe and num_classes else None,
         probe_weight_decay=config.optimizer.weight_decay,
         probe_from_projection_layer=m.probe_from_projection_layer,
         loss=loss_spec(config),

@@ -26,6 +26,15 @@ def default_config():
     c.num_train_examples = 0  # 0: read from the dataset
     c.cache = False
     c.data_dir = ""
+    # How images are read (the keys above, older, stay at the top level).
+    c.data = ml_collections.ConfigDict()
+    # Image folders: False stops at a corrupt or unreadable file with an error naming it; True
+    # skips each such file and logs it (WARNING, with a running count).
+    c.data.skip_corrupt = False
+    # Images of several sizes (folders, imagenet2012): the side of the canvas they are decoded
+    # into at native resolution. None: 16/7 of image_size (512 for 224); 0: the host resizes
+    # each image's centred square to image_size instead (less memory, edges never seen).
+    c.data.canvas_size = ml_collections.config_dict.placeholder(int)
 
     # === Model ===
     c.model = ml_collections.ConfigDict()
@@ -129,6 +138,15 @@ def default_config():
     c.eval.knn_k = 200
     c.eval.knn_temperature = 0.1
 
+    # === Retrieval grid (end of pretraining; works without labels) ===
+    # num_queries > 0: `retrieval.png` in the work directory, num_queries images of the training
+    # data, each beside its num_neighbours nearest neighbours (cosine, encoder features) among
+    # num_examples images drawn from the training data (seeded).
+    c.retrieval = ml_collections.ConfigDict()
+    c.retrieval.num_queries = 0
+    c.retrieval.num_neighbours = 5
+    c.retrieval.num_examples = 1000
+
     # === Distillation (distill mode; its training uses the eval.* optimiser keys) ===
     c.distill = ml_collections.ConfigDict()
     c.distill.teacher = ""  # a finetune work directory or a classifier .keras file
@@ -174,6 +192,35 @@ def check_epochs(config):
             )
     else:
         check_warmup(config.eval.epochs, config.eval.warmup_epochs, prefix="eval.")
+
+
+def check_data(config):
+    """Fails on data keys that cannot work, before anything is read or written: an image folder
+    without a path, a negative canvas."""
+    if config.dataset.startswith("dir:") and not config.dataset[len("dir:"):]:
+        raise ValueError(
+            "`dataset` names an image folder but no path: pass --config.dataset=dir:/path/to/images. "
+            f"Received: dataset={config.dataset!r}"
+        )
+    canvas = config.data.canvas_size
+    if canvas is not None and canvas < 0:
+        raise ValueError(
+            "`data.canvas_size` must be unset (16/7 of image_size), 0 (host-side square resize) or "
+            f"a positive side. Received: data.canvas_size={canvas}"
+        )
+
+
+def data_options(config):
+    """The data keys as `simclr_tf.data.get_source` arguments. Defaults are left out, so the
+    embedded set keeps its in-memory path (`load_arrays` takes it when there are no options)."""
+    options = {}
+    if config.data_dir:
+        options["data_dir"] = config.data_dir
+    if config.data.skip_corrupt:
+        options["skip_corrupt"] = True
+    if config.data.canvas_size is not None:
+        options["canvas_size"] = int(config.data.canvas_size)
+    return options
 
 
 def config_keys(config, prefix=""):

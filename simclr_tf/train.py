@@ -26,7 +26,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory: checkpoints, lo
 
 
 def pretrain(config, workdir):
-    """Pretrains as the config says, into `workdir`; returns the fitted model and a summary.
+    """Pretrains as the config says, into `workdir`; returns the fitted model and a summary:
+    derived values, times, `probe` (whether the online probe ran, and why not) and, when
+    written, `retrieval_grid` (the picture's path).
 
     `workdir` may be any path `tf.io.gfile` writes (local, `gs://`, `ram://`, ...). With
     several workers only the chief writes there; the others resume from its checkpoints.
@@ -36,8 +38,9 @@ def pretrain(config, workdir):
 
     from simclr_tf import builders, callbacks, data
     from simclr_tf import workdir as wd
-    from simclr_tf.config import resolve
+    from simclr_tf.config import data_options, resolve
     from simclr_tf.distribute import get_strategy
+    from simclr_tf.evaluation.report import evaluation_report, retrieval_grid
     from simclr_tf.export import export_encoder
 
     started = time.time()
@@ -53,10 +56,7 @@ def pretrain(config, workdir):
     )
 
     # === Data ===
-    source = data.get_source(
-        config.dataset, config.train_split, config.image_size, labeled=bool(config.model.probe),
-        shuffle=True, seed=config.seed, data_dir=config.data_dir or None,
-    )
+    source, probe = builders.build_training_source(config)  # logs whether the probe runs
     info = source.info
     num_examples = config.num_train_examples or info.num_examples
     if not num_examples:
@@ -90,7 +90,8 @@ def pretrain(config, workdir):
     # === Fit ===
     cbs = []
     if config.knn_every_epochs and info.num_classes:
-        subset = dict(image_size=config.image_size, max_examples=config.knn_num_examples)
+        subset = dict(image_size=config.image_size, max_examples=config.knn_num_examples,
+                      **data_options(config))
         bank = data.load_arrays(config.dataset, config.train_split, **subset)
         queries = data.load_arrays(config.dataset, config.eval_split, **subset)
         cbs.append(callbacks.KNNMonitor(bank, queries, info.num_classes, config.knn_every_epochs))
@@ -119,13 +120,14 @@ def pretrain(config, workdir):
             export_encoder(model, wd.join(export_dir, "encoder", "1"), overwrite=True)
 
     # === Evaluate ===
-    summary = {"pretrain_time_s": time.time() - started, **resolved}
+    summary = {"pretrain_time_s": time.time() - started, "probe": probe, **resolved}
+    if config.retrieval.num_queries:  # any data, labelled or not; every worker embeds
+        with wd.chief_path(workdir, strategy) as out:
+            summary["retrieval_grid"] = retrieval_grid(model, source, config, out)
     if config.eval.compare_baselines:
-        from simclr_tf.evaluation.report import evaluation_report
-
         # Pixel baselines need images of one size: the host-side square resize (canvas_size=0).
         subset = dict(image_size=config.image_size, max_examples=config.eval.max_examples or None,
-                      canvas_size=0)
+                      **{**data_options(config), "canvas_size": 0})
         train = data.load_arrays(config.dataset, config.train_split, **subset)
         test = data.load_arrays(config.dataset, config.eval_split, **subset)
         summary["wall_time_s"] = time.time() - started
@@ -229,10 +231,11 @@ def main(argv):
             raise app.UsageError(str(e)) from e
         summary = run_mode(config, workdir)
     else:
-        from simclr_tf.config import check_epochs
+        from simclr_tf.config import check_data, check_epochs
 
         try:
             check_epochs(config)
+            check_data(config)
         except ValueError as e:
             raise app.UsageError(str(e)) from e
         _, summary = pretrain(config, workdir)

@@ -21,7 +21,8 @@ from simclr_tf.optimizers import LARS, SGDWithL2
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "tf_configs", "*.py")))
 # Training-set sizes (tfds metadata) for the derived values; the embedded set's is its own.
-SIZES = {"cifar10": 50000, "imagenet2012": 1281167, "stl10": 105000, "embedded_fashion_mnist": 10000}
+SIZES = {"cifar10": 50000, "imagenet2012": 1281167, "stl10": 105000, "embedded_fashion_mnist": 10000,
+         "dir:": 1000}  # folder.py: the folder comes from the command line
 
 
 def load(path, module=False):

@@ -1,4 +1,5 @@
-"""The end-of-run report: linear evaluation of the pretrained encoder against two baselines.
+"""The end-of-run reports: linear evaluation of the pretrained encoder against two baselines,
+and a retrieval grid (nearest neighbours in feature space; no labels needed, `retrieval_grid`).
 
 Used by the offline demo (README's first command) and by any config with
 `eval.compare_baselines = True`: the SimCLR encoder, the same encoder randomly initialised, and a
@@ -21,11 +22,12 @@ import tensorflow as tf
 from absl import logging
 
 from simclr_tf import workdir as wd
-
+from simclr_tf.data import sample_images
 from simclr_tf.evaluation.features import extract_features
 from simclr_tf.evaluation.knn import knn_accuracy
 from simclr_tf.evaluation.label_fractions import stratified_fraction
 from simclr_tf.evaluation.linear_eval import standardize_features, train_linear_classifier
+from simclr_tf.visualize import visualize_retrieval
 
 # The label fractions of the report's low-label columns (the paper's 1 % and 10 %), and the
 # kNN classifier's neighbours (as the online kNN monitor and lightly / solo-learn report it).
@@ -140,6 +142,21 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
 
         visualize_views(train[0][:6], model.augment, wd.join(workdir, "views.png"))
     return payload
+
+
+def retrieval_grid(model, source, config, workdir):
+    """Writes `retrieval.png` into `workdir` and returns its path: `retrieval.num_queries` images
+    of the training data beside their nearest neighbours (cosine of the encoder's features, the
+    evaluation centre crop) among `retrieval.num_examples` images drawn from `source` with the
+    run's seed (`simclr_tf.visualize.visualize_retrieval`). Needs no labels."""
+    r = config.retrieval
+    images = sample_images(source, r.num_examples, seed=config.seed)
+    features = extract_features(model, images, config.eval.batch_size)
+    path = wd.join(workdir, "retrieval.png")
+    visualize_retrieval(images, features, path, r.num_queries, r.num_neighbours)
+    logging.info("Retrieval grid: %s (%d queries, each beside its nearest neighbours among %d "
+                 "training images).", path, min(r.num_queries, len(features)), len(features))
+    return path
 
 
 def format_table(results):
