@@ -46,8 +46,12 @@ from simclr_tf.evaluation import (  # noqa: E402
     stratified_fraction,
 )
 from simclr_tf.export import export_encoder, export_model, save_keras  # noqa: E402
-from simclr_tf.losses import contrastive_loss_and_metrics, nt_xent_loss  # noqa: E402
-from simclr_tf.losses_alternatives import margin_triplet_loss, nt_logistic_loss  # noqa: E402
+from simclr_tf.losses import (  # noqa: E402
+    contrastive_loss_and_metrics,
+    margin_triplet_loss,
+    nt_logistic_loss,
+    nt_xent_loss,
+)
 from simclr_tf.models.projection_head import ProjectionHead  # noqa: E402
 from simclr_tf.official import OfficialModel, load_official  # noqa: E402
 from simclr_tf.models.resnet import ResNet  # noqa: E402

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from simclr_tf.losses import contrastive_loss_and_metrics
-from simclr_tf.losses_alternatives import (
+from simclr_tf.losses.alternatives import (
     get_contrastive_loss,
     margin_triplet_loss,
     margin_triplet_loss_and_metrics,

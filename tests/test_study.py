@@ -211,7 +211,7 @@ def test_blur_blurs_wherever_a_study_applies_it(budget):
 def _margin_gradients(margin, noise):
     import tensorflow as tf
 
-    from simclr_tf.losses_alternatives import margin_triplet_loss
+    from simclr_tf.losses import margin_triplet_loss
 
     rng = np.random.default_rng(0)
     z1 = rng.normal(size=(128, 64)).astype(np.float32)

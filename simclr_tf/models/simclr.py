@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from simclr_tf.augment.base import image_inputs
 from simclr_tf.distribute import check_global_batch
-from simclr_tf.losses_alternatives import get_contrastive_loss
+from simclr_tf.losses import get_contrastive_loss
 from simclr_tf.models import grad_cache
 
 _NAN_ADVICE = (
@@ -54,7 +54,7 @@ class SimCLR(keras.Model):
             output (the reference's `ft_proj_selector`).
         loss: the contrastive loss: "nt_xent" (default), "nt_logistic", "margin_triplet", or a
             dict `{"name": ..., "semi_hard": bool, "margin": float}` (paper Table 2 / Table 4;
-            see `simclr_tf.losses_alternatives.get_contrastive_loss`). Stored as
+            see `simclr_tf.losses.get_contrastive_loss`). Stored as
             `contrastive_loss` (Keras' `compile` owns the attribute `loss`).
         micro_batch_size: 0 (off) or the number of images per chunk of the training step's
             exact chunked gradient (gradient caching, arXiv:2101.06983; see

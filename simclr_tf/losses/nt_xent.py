@@ -4,51 +4,14 @@ import numbers
 
 import tensorflow as tf
 
+from simclr_tf.losses.common import check_inputs, contrast_metrics, gather_replicas
+
 # Added to the self-similarity logits, always in float32 (the inputs are cast first). Finite, so
 # `0 * mask` stays 0 and no softmax row can become NaN; far below any logit of normalised
 # projections (|logit| <= 1 / temperature). The reference adds -1e9 in the compute dtype, which
 # overflows to -inf in float16 (max 65504): computing the logits in float32 is what makes the
 # value safe whatever the input dtype.
 _MASK_VALUE = -1e9
-
-
-def _gather_replicas(z1, z2):
-    """(z1_all, z2_all, offset): every replica's projections, and this replica's first row.
-
-    ONE `all_gather` of `[z1 | z2 | replica id]`: differentiable (the gradient of another
-    replica's loss with respect to this replica's projections flows back through it), and each
-    replica's N x (2D + 1) values move once, unlike the reference's scatter-into-zeros +
-    all_reduce, which sums R x N x D tensors that are mostly zeros. The replica-id column gives
-    the offset of this replica's rows without a second collective, also when the local batches
-    differ (a partial last batch of 7 splits 4 + 3). Outside a multi-replica context the local
-    tensors are the global ones.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return z1, z2, tf.constant(0, tf.int32)
-    replica_id = tf.cast(context.replica_id_in_sync_group, tf.float32)  # exact below 2**24
-    ids = tf.fill([tf.shape(z1)[0], 1], replica_id)
-    gathered = context.all_gather(tf.concat([z1, z2, ids], axis=1), axis=0)
-    dim = z1.shape[1] if z1.shape[1] is not None else tf.shape(z1)[1]
-    z1_all, z2_all, row_ids = tf.split(gathered, [dim, dim, 1], axis=1)
-    offset = tf.reduce_sum(tf.cast(row_ids[:, 0] < replica_id, tf.int32))
-    return z1_all, z2_all, offset
-
-
-def _check_inputs(z1, z2, temperature):
-    if isinstance(temperature, numbers.Number):
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}")
-    if z1.shape.rank != 2 or z2.shape.rank != 2:
-        raise ValueError(
-            "`z1` and `z2` must have shape (batch, dim). "
-            f"Received: z1.shape={z1.shape}, z2.shape={z2.shape}"
-        )
-    if not z1.shape.is_compatible_with(z2.shape):
-        raise ValueError(
-            "`z1` and `z2` must have the same shape (two views of the same images). "
-            f"Received: z1.shape={z1.shape}, z2.shape={z2.shape}"
-        )
 
 
 def _no_negatives_error(global_batch):
@@ -106,7 +69,7 @@ def contrastive_loss_and_metrics(z1, z2, temperature=0.1, hidden_norm=True):
     """
     z1 = tf.cast(z1, tf.float32)
     z2 = tf.cast(z2, tf.float32)
-    _check_inputs(z1, z2, temperature)
+    check_inputs(z1, z2, temperature)
     checks = []
     if not isinstance(temperature, numbers.Number):
         checks.append(
@@ -115,7 +78,7 @@ def contrastive_loss_and_metrics(z1, z2, temperature=0.1, hidden_norm=True):
     if hidden_norm:
         z1 = tf.math.l2_normalize(z1, axis=-1)
         z2 = tf.math.l2_normalize(z2, axis=-1)
-    z1_all, z2_all, offset = _gather_replicas(z1, z2)
+    z1_all, z2_all, offset = gather_replicas(z1, z2)
 
     context = tf.distribute.get_replica_context()
     replicas = context.num_replicas_in_sync if context is not None else 1
@@ -148,20 +111,7 @@ def contrastive_loss_and_metrics(z1, z2, temperature=0.1, hidden_norm=True):
         labels, tf.concat([logits_ba, logits_bb], axis=1)
     )
     loss = tf.reduce_mean(loss_a + loss_b)
-
-    hits = tf.equal(tf.argmax(logits_ab, axis=1, output_type=tf.int32), labels)
-    # -sum p log p with log_softmax: exact where the reference's log(p + 1e-8) is off by at
-    # most N_global * 1e-8.
-    entropy = -tf.reduce_sum(
-        tf.nn.softmax(logits_ab, axis=1) * tf.nn.log_softmax(logits_ab, axis=1), axis=1
-    )
-    return {
-        "loss": loss,
-        "contrast_acc": tf.reduce_mean(tf.cast(hits, tf.float32)),
-        "contrast_entropy": tf.reduce_mean(entropy),
-        "logits_ab": logits_ab,
-        "labels": labels,
-    }
+    return {"loss": loss, **contrast_metrics(logits_ab, labels)}
 
 
 def nt_xent_loss(z1, z2, temperature=0.1, hidden_norm=True):

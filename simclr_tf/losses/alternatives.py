@@ -34,7 +34,8 @@ import numbers
 
 import tensorflow as tf
 
-from simclr_tf.losses import _check_inputs, _gather_replicas, contrastive_loss_and_metrics
+from simclr_tf.losses.common import check_inputs, contrast_metrics, gather_replicas
+from simclr_tf.losses.nt_xent import contrastive_loss_and_metrics
 
 LOSSES = ("nt_xent", "nt_logistic", "margin_triplet")
 
@@ -47,11 +48,11 @@ def _similarities(z1, z2, temperature, hidden_norm):
     """
     z1 = tf.cast(z1, tf.float32)
     z2 = tf.cast(z2, tf.float32)
-    _check_inputs(z1, z2, temperature)
+    check_inputs(z1, z2, temperature)
     if hidden_norm:
         z1 = tf.math.l2_normalize(z1, axis=-1)
         z2 = tf.math.l2_normalize(z2, axis=-1)
-    z1_all, z2_all, offset = _gather_replicas(z1, z2)
+    z1_all, z2_all, offset = gather_replicas(z1, z2)
     global_batch = z1_all.shape[0]
     if global_batch is not None and global_batch < 2:
         raise ValueError(
@@ -102,26 +103,12 @@ def _per_anchor(similarities, labels, pair_loss, semi_hard):
     return tf.reduce_sum(losses * mask, axis=1) / tf.reduce_sum(mask, axis=1)
 
 
-def _metrics(sim_ab, labels, temperature):
-    logits_ab = sim_ab / temperature
-    hits = tf.equal(tf.argmax(logits_ab, axis=1, output_type=tf.int32), labels)
-    entropy = -tf.reduce_sum(
-        tf.nn.softmax(logits_ab, axis=1) * tf.nn.log_softmax(logits_ab, axis=1), axis=1
-    )
-    return {
-        "contrast_acc": tf.reduce_mean(tf.cast(hits, tf.float32)),
-        "contrast_entropy": tf.reduce_mean(entropy),
-        "logits_ab": logits_ab,
-        "labels": labels,
-    }
-
-
 def _loss_and_metrics(z1, z2, temperature, hidden_norm, pair_loss, semi_hard):
     sim_ab, sim_ba, labels = _similarities(z1, z2, temperature, hidden_norm)
     temperature = tf.cast(temperature, tf.float32)
     loss_a = _per_anchor(sim_ab, labels, pair_loss, semi_hard)
     loss_b = _per_anchor(sim_ba, labels, pair_loss, semi_hard)
-    return {"loss": tf.reduce_mean(loss_a + loss_b), **_metrics(sim_ab, labels, temperature)}
+    return {"loss": tf.reduce_mean(loss_a + loss_b), **contrast_metrics(sim_ab / temperature, labels)}
 
 
 def nt_logistic_loss_and_metrics(z1, z2, temperature=0.1, hidden_norm=True, semi_hard=False):
