@@ -199,7 +199,8 @@ def check_data(config):
     without a path, a negative canvas."""
     if config.dataset.startswith("dir:") and not config.dataset[len("dir:"):]:
         raise ValueError(
-            "`dataset` names an image folder but no path: pass --config.dataset=dir:/path/to/images. "
+            "`dataset` names an image folder but no path: pass "
+            "--config.dataset=dir:/path/to/images. "
             f"Received: dataset={config.dataset!r}"
         )
     canvas = config.data.canvas_size

@@ -273,3 +273,18 @@ def test_the_training_stream_reports_a_bad_file_in_a_short_epoch(tmp_path, caplo
         shades = sorted({int(x["image"][b, 0, 0, 0]) for x in stream.take(2) for b in range(4)})
     assert shades == [0, 30, 60, 90, 120, 150]
     assert [r.getMessage() for r in caplog.records if "3b.jpg" in r.getMessage()]
+
+
+def test_sample_images_draws_from_the_whole_folder(tmp_path):
+    """A seeded sample of 5 of 40 files (two sorted classes): from both classes, the same for
+    the same seed, decoded (canvas) and without labels."""
+    from simclr_tf.data import get_source, sample_images
+
+    for i in range(40):
+        _write(tmp_path / "data" / f"c{i // 20}" / f"{i:02d}.png", _uniform(4 + i % 3, 5, 5 * i))
+    source = get_source(f"dir:{tmp_path / 'data'}", "", 8)
+    drawn = [sample_images(source, 5, seed=s) for s in (1, 1, 2)]
+    shades = [sorted(int(v) for v in d["image"][:, 0, 0, 0]) for d in drawn]
+    assert shades[0] == shades[1] != shades[2] and len(set(shades[0])) == 5
+    assert min(shades[0]) < 100 <= max(shades[0])  # both classes (shades 0-95, 100-195)
+    np.testing.assert_array_equal(drawn[0]["image_size"][:, 1], 5)

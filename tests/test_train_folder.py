@@ -27,7 +27,8 @@ SIZES = [(20, 30), (50, 17), (16, 16), (64, 48), (9, 70), (33, 33), (40, 25), (1
 
 
 def folder_config(**overrides):
-    spec = importlib.util.spec_from_file_location("folder", os.path.join(ROOT, "tf_configs", "folder.py"))
+    path = os.path.join(ROOT, "tf_configs", "folder.py")
+    spec = importlib.util.spec_from_file_location("folder", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = module.get_config()
@@ -45,7 +46,8 @@ def readme_command(folder, workdir):
     line = re.search(r"^python -m simclr_tf\.train .*$", section, re.M).group(0)
     words = [f"--config.dataset=dir:{folder}" if w.startswith("--config.dataset=") else
              f"--workdir={workdir}" if w.startswith("--workdir=") else w for w in line.split()]
-    assert words[:3] == ["python", "-m", "simclr_tf.train"] and "--config=tf_configs/folder.py" in words
+    assert words[:3] == ["python", "-m", "simclr_tf.train"]
+    assert "--config=tf_configs/folder.py" in words
     return [sys.executable, *words[1:]]
 
 

@@ -9,7 +9,8 @@ from simclr_tf.visualize import visualize_retrieval
 
 # Directions at these angles (degrees), at different lengths: cosine similarity ignores length.
 ANGLES = np.array([0, 10, 25, 100, 110, 200])
-FEATURES = np.stack([np.cos(np.radians(ANGLES)), np.sin(np.radians(ANGLES))], 1) * [[1], [5], [0.2], [3], [1], [2]]
+LENGTHS = np.array([[1], [5], [0.2], [3], [1], [2]])
+FEATURES = np.stack([np.cos(np.radians(ANGLES)), np.sin(np.radians(ANGLES))], 1) * LENGTHS
 SHADES = [20, 60, 100, 140, 180, 220]  # image i is uniformly SHADES[i]
 
 
@@ -55,7 +56,7 @@ def test_small_sets_and_bad_input(tmp_path):
     images = np.full((3, 8, 8, 1), 100, np.uint8)  # grayscale, one size
     neighbours, _ = visualize_retrieval(images, FEATURES[:3], path, num_queries=6, num_neighbours=5)
     assert neighbours.shape == (3, 2)  # at most N queries and N - 1 neighbours
-    with pytest.raises(ValueError, match=r"`features` must be \(N, D\).*shape \(2, 2\) for 3 images"):
+    with pytest.raises(ValueError, match=r"`features` must be \(N, D\).*\(2, 2\) for 3 images"):
         visualize_retrieval(images, FEATURES[:2], path)
     with pytest.raises(ValueError, match="num_neighbours=0"):
         visualize_retrieval(images, FEATURES[:3], path, num_neighbours=0)

@@ -344,7 +344,9 @@ def sample_images(source, max_examples, seed=0, chunk=256):
     as numpy (a dict of arrays `{"image", "image_size"}` for a canvas source); labels dropped.
     Draws from the records before decoding, so only the drawn images are decoded."""
     max_examples = check_positive_int("max_examples", max_examples)
-    buffer = min(source.num_examples or DEFAULT_SHUFFLE_BUFFER, DEFAULT_SHUFFLE_BUFFER)
+    # The training stream's buffer (all records unless the source says otherwise): a smaller
+    # one would draw from the first records only, the first classes of a sorted folder.
+    buffer = source.shuffle_buffer or source.num_examples or DEFAULT_SHUFFLE_BUFFER
     records = source.records.shuffle(buffer, seed=seed).take(max_examples)
     images = []
     for batch in source.batch(source.decode(records), chunk).prefetch(2):
