@@ -97,6 +97,8 @@ def test_study_end_to_end_at_tiny(tmp_path, study):
     table = (tmp_path / "table.md").read_text()
     assert table.count("\n| ") == len(cells) + 1  # header + one row per cell
     assert os.path.getsize(tmp_path / "figure.png") > 1000
+    if any(c["kind"] == "simclr" for c in cells):
+        assert os.path.getsize(tmp_path / "learning_curves.png") > 1000
     if study == "projection_head":
         assert all(("top1_gh" in r) == (r["name"] != "none") for r in results)
     # The floor: the same linear evaluation of the base encoder, untrained, as a direct call
@@ -290,3 +292,14 @@ def test_paper_budget_evaluates_with_the_reference_protocol():
     for key in ("augment", "epochs", "batch_size", "optimizer", "momentum", "base_learning_rate",
                 "learning_rate_scaling", "weight_decay", "warmup_epochs", "bn_training"):
         assert config.eval[key] == reference[key], key
+
+
+def test_learning_curve_reads_one_row_per_epoch(tmp_path):
+    """A run killed between its CSV row and its checkpoint logs that epoch again on resume:
+    the curve keeps the last row of each epoch."""
+    from simclr_tf.study.runner import learning_curve
+
+    (tmp_path / "history.csv").write_text(
+        "epoch,contrast_acc,loss\n0,0.1,5\n1,0.2,4\n1,0.25,4\n2,0.3,3\n")
+    assert learning_curve(str(tmp_path)) == [0.1, 0.25, 0.3]
+    assert learning_curve(str(tmp_path / "missing")) == []

@@ -104,3 +104,17 @@ def test_report_writes_the_verdicts_and_the_spread(tmp_path):
     assert (tmp_path / "figure.png").stat().st_size > 1000
     assert table == table_markdown("projection_head", summarize(runs), "small", floors,
                                    saved)
+
+
+def test_learning_curves_average_the_seeds(tmp_path):
+    from simclr_tf.study.report import mean_curves
+
+    runs = [dict(r, curve=c) for r, c in zip(
+        _runs("a", [0.5, 0.6], head="linear"), ([0.1, 0.2, 0.3], [0.3, 0.4, 0.5]))]
+    runs.append(dict(name="sup", kind="supervised", top1=0.7, seed=0, curve=[]))
+    (name, (mean, sd)), = mean_curves(runs).items()
+    assert name == "a"
+    np.testing.assert_allclose(mean, [0.2, 0.3, 0.4])
+    np.testing.assert_allclose(sd, np.std([[0.1, 0.2, 0.3], [0.3, 0.4, 0.5]], axis=0, ddof=1))
+    write_report("projection_head", runs[:2], str(tmp_path), "small")
+    assert (tmp_path / "learning_curves.png").stat().st_size > 1000

@@ -204,9 +204,39 @@ def _figure(study, rows, path, floors=None):
     plt.close(fig)
 
 
+def mean_curves(results):
+    """{cell: (mean, sd)} of the contrastive accuracy after each epoch over the cell's seeds
+    (runs with a `curve`; seeds of one cell share their length, else the shortest counts)."""
+    curves = {}
+    for r in results:
+        if r.get("curve"):
+            curves.setdefault(r["name"], []).append(r["curve"])
+    out = {}
+    for name, runs in curves.items():
+        length = min(len(c) for c in runs)
+        stacked = np.array([c[:length] for c in runs])
+        out[name] = (stacked.mean(0), stacked.std(0, ddof=1) if len(runs) > 1 else 0 * stacked[0])
+    return out
+
+
+def _curves_figure(curves, path):
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, (mean, sd) in curves.items():
+        epochs = np.arange(1, len(mean) + 1)
+        ax.plot(epochs, 100 * mean, marker="o", markersize=3, label=name)
+        ax.fill_between(epochs, 100 * (mean - sd), 100 * (mean + sd), alpha=0.15)
+    ax.set_xlabel("pretraining epoch")
+    ax.set_ylabel("contrastive accuracy % (mean ± sd over seeds)")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_report(study, results, workdir, budget, floors=None):
     """Writes results.csv, table.md, verdicts.json and figure.png from the runs (one result per
-    cell and seed) and the floors' runs; returns the verdict lines."""
+    cell and seed) and the floors' runs, and learning_curves.png where runs carry a `curve` (the
+    contrastive accuracy after each epoch); returns the verdict lines."""
     rows = summarize(results)
     found = verdicts(study, rows)
     write_csv(results, os.path.join(workdir, "results.csv"))
@@ -215,4 +245,7 @@ def write_report(study, results, workdir, budget, floors=None):
     with open(os.path.join(workdir, "verdicts.json"), "w") as f:
         json.dump(found, f, indent=2)
     _figure(study, rows, os.path.join(workdir, "figure.png"), floors)
+    curves = mean_curves(results)
+    if curves:
+        _curves_figure(curves, os.path.join(workdir, "learning_curves.png"))
     return [f"verdict: {v['line']}" for v in found]

@@ -72,16 +72,29 @@ def split_features(model, config, split):
     return np.concatenate(hs), np.concatenate(zs), np.concatenate(ys)
 
 
-def _last_metrics(workdir):
-    """The last pretraining epoch's contrastive metrics (history.csv)."""
+def _history(workdir):
+    """The pretraining epochs' rows of history.csv, one per epoch (a resumed run may have
+    logged an epoch twice: the last row of each epoch counts)."""
     path = os.path.join(workdir, "history.csv")
     if not os.path.exists(path):
-        return {}
+        return []
     with open(path) as f:
-        rows = list(csv.DictReader(f))
+        rows = {int(row["epoch"]): row for row in csv.DictReader(f) if row.get("epoch")}
+    return [rows[e] for e in sorted(rows)]
+
+
+def _last_metrics(workdir):
+    """The last pretraining epoch's contrastive metrics (history.csv)."""
+    rows = _history(workdir)
     names = {"contrast_acc": "contrast_acc", "contrast_entropy": "contrast_entropy",
              "contrast_loss": "pretrain_loss"}
     return {ours: float(rows[-1][k]) for k, ours in names.items() if rows and k in rows[-1]}
+
+
+def learning_curve(workdir):
+    """Contrastive accuracy after each pretraining epoch of the run in `workdir` ([] for a
+    supervised run)."""
+    return [float(row["contrast_acc"]) for row in _history(workdir) if "contrast_acc" in row]
 
 
 def linear_eval_cell(model, config, num_classes, projection):
@@ -206,7 +219,8 @@ def run_study(study, workdir, budget="small", dataset=None, seeds=None, log=prin
             result = run_cell(cell, folder, budget, dataset, seed)
             spent += result["seconds"]
             ran += 1
-        results.append(result)
+        # The curve is read from the run's history.csv for the report, not stored twice.
+        results.append(dict(result, curve=learning_curve(folder)))
         left = sum(1 for f in folders[index + 1:] if load_result(f) is None)
         eta = f"~{spent / ran * left / 60:.1f} min left" if ran else "time left unknown yet"
         status = "done before, skipped" if skipped else f"{result['seconds']:.0f} s"
@@ -223,4 +237,4 @@ def run_study(study, workdir, budget="small", dataset=None, seeds=None, log=prin
     for line in write_report(study, results, workdir, budget, floors=floors):
         log(f"[{study}] {line}")
     logging.info("Study %s written to %s", study, workdir)
-    return results
+    return [{k: v for k, v in r.items() if k != "curve"} for r in results]
