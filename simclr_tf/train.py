@@ -26,9 +26,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory: checkpoints, lo
 
 
 def pretrain(config, workdir):
-    """Pretrains as the config says, into `workdir`; returns the fitted model and a summary:
-    derived values, times, `probe` (whether the online probe ran, and why not) and, when
-    written, `retrieval_grid` (the picture's path).
+    """Pretrains as the config says, into `workdir`; returns the fitted model and a summary
+    (derived values, times, `probe`: on or why off, `retrieval_grid`: the picture's path).
 
     `workdir` may be any path `tf.io.gfile` writes (local, `gs://`, `ram://`, ...). With
     several workers only the chief writes there; the others resume from its checkpoints.
@@ -90,8 +89,8 @@ def pretrain(config, workdir):
     # === Fit ===
     cbs = []
     if config.knn_every_epochs and info.num_classes:
-        subset = dict(image_size=config.image_size, max_examples=config.knn_num_examples,
-                      **data_options(config))
+        subset = dict(image_size=config.image_size, max_examples=config.knn_num_examples)
+        subset.update(data_options(config))
         bank = data.load_arrays(config.dataset, config.train_split, **subset)
         queries = data.load_arrays(config.dataset, config.eval_split, **subset)
         cbs.append(callbacks.KNNMonitor(bank, queries, info.num_classes, config.knn_every_epochs))
