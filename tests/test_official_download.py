@@ -127,9 +127,33 @@ def test_unreachable_bucket_and_unknown_names(objects, tmp_path, monkeypatch):
         load_official("simclrv2/finetuned_100pct/r50_1x_sk2", cache_dir=str(tmp_path))
 
 
+def test_simclrv1_zip_by_name_and_by_path(objects, tmp_path, monkeypatch):
+    import zipfile
+
+    # The README's SimCLRv1 zips hold a folder with the TF1 checkpoint (and a hub module).
+    archive = tmp_path / "ResNet50_1x.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for (bucket, name), data in objects.items():
+            if bucket == releases.TF1_BUCKET and not name.endswith("checkpoint"):
+                z.writestr("ResNet50_1x/" + name[len(TF1_PREFIX):], data)
+    served = {(releases.ZIP_BUCKET, "checkpoints/ResNet50_1x.zip"): archive.read_bytes()}
+    with GcsServer(served) as gcs:
+        monkeypatch.setenv(dl.ENDPOINT_ENV, gcs.endpoint)
+        by_name = load_official("simclrv1/ResNet50_1x", cache_dir=str(tmp_path / "cache"))
+    assert by_name.info["from_projection_layer"] == 0  # v1: the published value
+    assert by_name.info["source"].endswith(os.path.join("simclrv1", "ResNet50_1x", "ResNet50_1x"))
+    by_path = load_official(str(archive), from_projection_layer=0, cache_dir=str(tmp_path / "c2"))
+    np.testing.assert_array_equal(by_path.classifier.head.kernel, by_name.classifier.head.kernel)
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../outside/model.ckpt-1.index", b"x")
+    with pytest.raises(ValueError, match="would land outside"):
+        load_official(str(evil), cache_dir=str(tmp_path / "c3"))
+
+
 def test_every_published_name_is_listed():
     v2 = [n for n in releases.RELEASES if n.startswith("simclrv2/") and not n.endswith("/tf1")]
-    assert len(v2) == 13 * 7 and len(releases.RELEASES) == 13 * 7 * 2 + 9
+    assert len(v2) == 13 * 7 and len(releases.RELEASES) == 13 * 7 * 2 + 9 + 3
     r = releases.get("simclrv2/finetuned_100pct/r152_3x_sk1")
     assert (r.bucket, r.prefix, r.projection_layer, r.top1) == (
         "simclr-checkpoints-tf2", "simclrv2/finetuned_100pct/r152_3x_sk1/saved_model/", 1, 83.1

@@ -19,9 +19,11 @@ import hashlib
 import http.client
 import json
 import os
+import posixpath
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 
 from absl import logging
 
@@ -61,7 +63,7 @@ def download(release, cache_dir=None, endpoint=None, progress=True):
     """
     folder = os.path.join(cache_root(cache_dir), *release.name.split("/"))
     if os.path.exists(os.path.join(folder, COMPLETE)):
-        return folder
+        return _inside(folder, release)
     endpoint = (endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT).rstrip("/")
     items = _wanted(list_objects(endpoint, release.bucket, release.prefix), release)
     if not items:
@@ -74,11 +76,42 @@ def download(release, cache_dir=None, endpoint=None, progress=True):
                  total / 1e6, folder)
     bar = _progress_bar(total) if progress else None
     for item in items:
-        target = os.path.join(folder, *item["name"][len(release.prefix):].split("/"))
+        relative = item["name"][len(release.prefix):] or posixpath.basename(item["name"])
+        target = os.path.join(folder, *relative.split("/"))
         fetch(endpoint, release.bucket, item, target, bar)
+    if release.format == "zip":
+        extract_zip(os.path.join(folder, posixpath.basename(release.prefix)), folder)
     with open(os.path.join(folder, COMPLETE), "w") as f:
         json.dump({"release": release.name, "files": items}, f, indent=1)
+    return _inside(folder, release)
+
+
+def extract_zip(path, folder):
+    """Extracts a zip (the SimCLRv1 downloads) into `folder`; returns the folder its files
+    share (e.g. `folder/ResNet50_1x`), or `folder`. Members that would land outside `folder`
+    are refused."""
+    root = os.path.realpath(folder)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            for name in names:
+                if not os.path.realpath(os.path.join(root, name)).startswith(root + os.sep):
+                    raise ValueError(f"{path}: the member {name!r} would land outside {folder}.")
+            archive.extractall(root)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{path} is not a readable zip file ({e}).") from e
+    tops = {n.split("/")[0] for n in names if n.strip("/")}
+    if len(tops) == 1 and os.path.isdir(os.path.join(root, *tops)):
+        return os.path.join(folder, *tops)
     return folder
+
+
+def _inside(folder, release):
+    """The folder to load: for a zip, the folder its files share."""
+    if release.format != "zip":
+        return folder
+    dirs = [d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d))]
+    return os.path.join(folder, dirs[0]) if len(dirs) == 1 else folder
 
 
 def list_objects(endpoint, bucket, prefix):
@@ -175,6 +208,8 @@ def _check_md5(path, item):
 
 
 def _wanted(items, release):
+    if release.format == "zip":
+        return [i for i in items if i["name"] == release.prefix]
     if release.format != "tf1":
         return [i for i in items if not i["name"].endswith("/")]
     rest = [i["name"][len(release.prefix):] for i in items]

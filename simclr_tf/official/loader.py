@@ -66,8 +66,9 @@ def load_official(
     once into a local cache, see `simclr_tf.official.download`), the published TF2 SavedModels
     (`simclrv2/*/r50_1x_sk0/saved_model/`, `simclrv1/pretrain/1x/saved_model/`, ...), the
     reference's TF2 `run.py` checkpoints (`ckpt-N`) and the TF1 checkpoints (`model.ckpt-N`,
-    also given as its `.index` or `.data-*` file, or a `hub/` module folder), from a folder or
-    any `tf.io.gfile` path (`gs://...`). The architecture (depth, width, selective kernels, CIFAR stem, projection
+    also given as its `.index` or `.data-*` file, or a `hub/` module folder), the SimCLRv1 zips
+    (`ResNet50_1x.zip`, extracted into the cache), from a folder or any `tf.io.gfile` path
+    (`gs://...`). The architecture (depth, width, selective kernels, CIFAR stem, projection
     head, classes) is inferred from the weights; TF2 tensors are mapped through the checkpoint's
     object graph, TF1 ones by their creation-order names. Every model tensor is used exactly
     once and every Keras weight assigned exactly once, or a ValueError names what is missing or
@@ -123,6 +124,11 @@ def load_official(
 
         release = releases.get(path)
         path = download(release, cache_dir=cache_dir)
+    elif str(path).endswith(".zip") and os.path.isfile(path):
+        from simclr_tf.official.download import cache_root, extract_zip
+
+        name = os.path.basename(str(path))[: -len(".zip")]
+        path = extract_zip(path, os.path.join(cache_root(cache_dir), "extracted", name))
     tensors = CheckpointTensors(path)
     layout = parse_layout(tensors, weights)
     if not classifier and layout.supervised is not None:

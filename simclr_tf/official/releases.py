@@ -4,7 +4,7 @@ Names follow the buckets' own paths, `simclrv2/finetuned_100pct/r50_1x_sk0`; the
 with underscores (`simclrv2_finetuned_100pct_r50_1x_sk0`, keras-hub's preset style) is accepted.
 The TF2 SavedModels (gs://simclr-checkpoints-tf2) are the default; `.../tf1` names the original
 TF1 checkpoint of a SimCLRv2 release (gs://simclr-checkpoints), the only files with the
-`ema_model/` copy. Top-1: ImageNet validation, as the authors report it (google-research/simclr
+`ema_model/` copy; `simclrv1/ResNet50_{1,2,4}x` the README's SimCLRv1 zips (gs://simclr-gcs). Top-1: ImageNet validation, as the authors report it (google-research/simclr
 README and SimCLRv2 Table 1; SimCLRv1 from the README), not measured here.
 """
 
@@ -13,6 +13,7 @@ import difflib
 
 TF2_BUCKET = "simclr-checkpoints-tf2"
 TF1_BUCKET = "simclr-checkpoints"
+ZIP_BUCKET = "simclr-gcs"
 
 ARCHITECTURES = (
     "r50_1x_sk0", "r50_1x_sk1", "r50_2x_sk0", "r50_2x_sk1", "r101_1x_sk0", "r101_1x_sk1",
@@ -53,8 +54,10 @@ class Release:
     Attributes:
         name: e.g. "simclrv2/finetuned_100pct/r50_1x_sk0".
         bucket: the public GCS bucket.
-        prefix: the objects' common prefix in it (a folder, ending in "/").
-        format: "saved_model" (TF2) or "tf1" (`model.ckpt-N` plus a `hub/` module).
+        prefix: the objects' common prefix in it (a folder, ending in "/"), or for a zip its
+            object name.
+        format: "saved_model" (TF2), "tf1" (`model.ckpt-N` plus a `hub/` module) or "zip"
+            (a TF1 checkpoint and hub module, zipped).
         projection_layer: the layer its supervised head reads, None when unpublished.
         top1: the authors' ImageNet top-1 (%) of its supervised head, None when not reported.
     """
@@ -87,6 +90,10 @@ def _build():
             name = f"simclrv1/{kind}/{width}"
             # SimCLRv1 was published without a trained projection head: its heads read layer 0.
             out[name] = Release(name, TF2_BUCKET, f"{name}/saved_model/", "saved_model", 0, top1)
+    for width, top1 in (("1x", 69.1), ("2x", 74.2), ("4x", 76.6)):
+        # The README's SimCLRv1 downloads: a zip of the TF1 checkpoint and its hub module.
+        name = f"simclrv1/ResNet50_{width}"
+        out[name] = Release(name, ZIP_BUCKET, f"checkpoints/ResNet50_{width}.zip", "zip", 0, top1)
     return out
 
 
@@ -116,8 +123,9 @@ def get(name):
             f"Unknown published checkpoint {name!r}. Names are "
             "simclrv2/{pretrained,finetuned_1pct,finetuned_10pct,finetuned_100pct,supervised,"
             "distill_1pct,distill_10pct}/r{50,101,152}_{1,2}x_sk{0,1} (and r152_3x_sk1), with "
-            "'/tf1' for the TF1 checkpoint, or simclrv1/{pretrain,finetune_10pct,"
-            f"finetune_100pct}}/{{1x,2x,4x}}; see docs/official_weights.md. Closest: {close}"
+            "'/tf1' for the TF1 checkpoint, simclrv1/{pretrain,finetune_10pct,"
+            f"finetune_100pct}}/{{1x,2x,4x}} or simclrv1/ResNet50_{{1x,2x,4x}} (the zips); see "
+            f"docs/official_weights.md. Closest: {close}"
         )
     return release
 
