@@ -28,7 +28,7 @@ def train_supervised(config, workdir):
     from simclr_tf.evaluation.finetune import OPTIMIZERS, evaluate_classifier, fine_tune
     from simclr_tf.evaluation.report import write_json
     from simclr_tf.evaluation.splits import Split
-    from simclr_tf.train import prepare_workdir, save_config
+    from simclr_tf.workdir import prepare_workdir, save_config
 
     if config.optimizer.name not in OPTIMIZERS:
         raise ValueError(

@@ -49,7 +49,7 @@ def pretrain(config, workdir):
     strategy = get_strategy(config.tpu or None)
     chief = wd.is_chief(strategy)
     if chief:
-        prepare_workdir(workdir)
+        wd.prepare_workdir(workdir)
     checkpoint = callbacks.ResumableCheckpoint(
         wd.join(workdir, "checkpoints"), config.checkpoint_every_epochs, config.keep_checkpoints
     )
@@ -65,7 +65,7 @@ def pretrain(config, workdir):
         )
     resolved = resolve(config, num_examples, strategy.num_replicas_in_sync)
     if chief:
-        save_config(config, resolved, workdir)
+        wd.save_config(config, resolved, workdir)
     # Epoch e's batches depend on (seed, e) only, so a resumed run starts its stream at the
     # epoch after its checkpoint and sees what an uninterrupted run would have seen.
     train_ds = data.epochs(
@@ -136,33 +136,6 @@ def pretrain(config, workdir):
             wd.write_json(wd.join(out, "results.json"), summary)
     summary["wall_time_s"] = time.time() - started
     return model, summary
-
-
-def prepare_workdir(workdir):
-    """Creates the work directory and fails early, clearly, when it cannot be written."""
-    import tensorflow as tf
-
-    from simclr_tf import workdir as wd
-
-    try:
-        wd.makedirs(workdir)
-        probe = wd.join(workdir, ".write_test")
-        with tf.io.gfile.GFile(probe, "w") as f:
-            f.write("ok")
-        tf.io.gfile.remove(probe)
-    except (OSError, tf.errors.OpError) as e:
-        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
-        raise ValueError(
-            f"The work directory {workdir!r} cannot be created or written ({reason}). "
-            "Pass a writable --workdir."
-        ) from e
-
-
-def save_config(config, resolved, workdir):
-    """The resolved config (primary and derived values) next to the checkpoints, atomically."""
-    from simclr_tf import workdir as wd
-
-    wd.write_json(wd.join(workdir, "config.json"), {"config": config.to_dict(), "derived": resolved})
 
 
 def check_overrides(argv):

@@ -81,3 +81,24 @@ def chief_path(path, strategy=None):
         yield posixpath.join(scratch, posixpath.basename(str(path).rstrip("/")) or "out")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def prepare_workdir(workdir):
+    """Creates the work directory and fails early, clearly, when it cannot be written."""
+    try:
+        makedirs(workdir)
+        probe = join(workdir, ".write_test")
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("ok")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as e:
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
+        raise ValueError(
+            f"The work directory {workdir!r} cannot be created or written ({reason}). "
+            "Pass a writable --workdir."
+        ) from e
+
+
+def save_config(config, resolved, workdir):
+    """The resolved config (primary and derived values) next to the checkpoints, atomically."""
+    write_json(join(workdir, "config.json"), {"config": config.to_dict(), "derived": resolved})

@@ -18,7 +18,8 @@ from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
 from simclr_tf.config import default_config, resolve
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.simclr import SimCLR
-from simclr_tf.train import check_overrides, prepare_workdir
+from simclr_tf.train import check_overrides
+from simclr_tf.workdir import prepare_workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
