@@ -27,7 +27,8 @@ _ACCEPTED = (
     "a pretraining work directory (with checkpoints/ and config.json), a checkpoint folder "
     f"(ckpt-EEEEEE/ with {WEIGHTS_FILE}), a .weights.h5 file, a .keras file, an exported "
     "encoder (a SavedModel folder such as WORKDIR/export/encoder/1), a google-research/simclr "
-    "checkpoint (its SavedModel, ckpt-N or model.ckpt-N) or a folder converted from one"
+    "checkpoint (its SavedModel, ckpt-N or model.ckpt-N, or a published name such as "
+    "simclrv2/pretrained/r50_1x_sk0) or a folder converted from one"
 )
 
 
@@ -42,7 +43,9 @@ def load_pretrained(path, config=None):
     - a `.keras` file: `keras.saving.load_model`;
     - a SavedModel folder: `ExportedEncoder` (linear evaluation and kNN only);
     - a google-research/simclr checkpoint (a published SavedModel, a TF2 `ckpt-N`, a TF1
-      `model.ckpt-N`, or a folder of one): `simclr_tf.load_official(path).simclr()`, a
+      `model.ckpt-N`, or a folder of one) or a published name
+      (`simclrv2/pretrained/r50_1x_sk0`, downloaded once into the cache):
+      `simclr_tf.load_official(path).simclr()`, a
       `SimCLR` with the checkpoint's encoder and projection head (augmentation at
       `config.image_size`); a folder written by `python -m simclr_tf.convert`: its
       `simclr.keras`.
@@ -65,8 +68,9 @@ def load_pretrained(path, config=None):
         raise ValueError(f"`eval.checkpoint` is required: the path of {_ACCEPTED}. Received: ''")
     path = os.fspath(path)
     from simclr_tf.official import is_official, load_official
+    from simclr_tf.official.releases import find
 
-    if is_official(path):
+    if is_official(path) or (find(path) is not None and not tf.io.gfile.exists(path)):
         image_size = getattr(config, "image_size", None) or 224
         # Evaluations start from the encoder (and projection head): the supervised head, and
         # the projection layer it reads, are not needed.

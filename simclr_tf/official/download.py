@@ -146,7 +146,9 @@ def fetch(endpoint, bucket, item, target, bar=None):
         return
     os.makedirs(os.path.dirname(target), exist_ok=True)
     part = target + ".part"
-    have = os.path.getsize(part) if os.path.exists(part) else 0
+    if not os.path.exists(part):
+        open(part, "wb").close()  # an empty object needs no transfer, but a file
+    have = os.path.getsize(part)
     if have > size:
         have = 0
     _advance(bar, have)

@@ -55,11 +55,15 @@ def preprocess(images, image_size=PUBLISHED_IMAGE_SIZE):
         images = tf.cast(images, tf.float32) / 255.0
     elif images.dtype.is_floating:
         images = tf.cast(images, tf.float32)
-        if float(tf.reduce_max(images)) > 1.0 or float(tf.reduce_min(images)) < 0.0:
-            raise ValueError(
-                "float `images` must be in [0, 1] (pass uint8 for 0-255). Received values in "
-                f"[{float(tf.reduce_min(images)):g}, {float(tf.reduce_max(images)):g}]"
-            )
+        low, high = tf.reduce_min(images), tf.reduce_max(images)
+        message = "float `images` must be in [0, 1] (pass uint8 for 0-255). Received values in"
+        if tf.executing_eagerly():
+            if float(high) > 1.0 or float(low) < 0.0:
+                raise ValueError(f"{message} [{float(low):g}, {float(high):g}]")
+        else:  # inside tf.data.map or a tf.function: checked when it runs
+            ok = tf.logical_and(low >= 0.0, high <= 1.0)
+            with tf.control_dependencies([tf.debugging.Assert(ok, [message, low, high])]):
+                images = tf.identity(images)
     else:
         raise ValueError(f"`images` must be uint8 or float. Received: dtype={images.dtype.name}")
     return CenterCropResize(image_size, crop_fraction=PUBLISHED_CROP_FRACTION)(images)

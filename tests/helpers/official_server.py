@@ -128,3 +128,16 @@ class GcsServer:
         """The Range headers of the media requests for `name` (None: from the start)."""
         quoted = urllib.parse.quote(name, safe="")
         return [r for p, r in self.requests if p.startswith("/download/") and quoted in p]
+
+
+def serve_release_for_examples(folder, name="simclrv2/finetuned_100pct/r50_1x_sk0"):
+    """A started `GcsServer` holding the recorded R18 SavedModel layout (its variables; the
+    `saved_model.pb` is a placeholder, so the published projection layer applies) under the
+    TF2 bucket's files for `name`: what the docs' by-name example loads in the tests."""
+    from simclr_tf.official import releases
+    from tests.helpers import official as helpers
+
+    layout = helpers.record("r18_1x_sk0")["layouts"]["saved_model"]
+    path = helpers.write_checkpoint(layout, folder, "saved_model")
+    release = releases.get(name)
+    return GcsServer(objects_from_folder(path, release.bucket, release.prefix))
