@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from simclr_tf import benchmark
+from simclr_tf.benchmark import input as benchmark_input
+from simclr_tf.benchmark import machine, reference_pipeline, suites
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +33,7 @@ def test_forward_flops_counts_multiplies_and_adds():
         keras.layers.Dense(10, use_bias=False),
     ])
     # 2 FLOPs per multiply-add: conv 8*8 outputs x 3*3*3 taps x 4 filters; dense 256 x 10.
-    assert benchmark.forward_flops(model, 8) == 2 * 8 * 8 * 27 * 4 + 2 * 256 * 10
+    assert machine.forward_flops(model, 8) == 2 * 8 * 8 * 27 * 4 + 2 * 256 * 10
 
 
 @pytest.mark.large
@@ -42,13 +43,13 @@ def test_resnet50_flops_match_the_published_figure():
     encoder = simclr_tf.ResNet(depth=50, input_shape=(224, 224, 3))
     # ResNet-50 at 224 px: 4.1 G multiply-adds (He et al. 2016, Table 1: 3.8 G for the
     # stride-in-1x1 variant; the stride-in-3x3 variant SimCLR uses costs ~4.1 G).
-    assert benchmark.forward_flops(encoder, 224) / 2 == pytest.approx(4.1e9, rel=0.01)
+    assert machine.forward_flops(encoder, 224) / 2 == pytest.approx(4.1e9, rel=0.01)
 
 
 def test_reference_style_view_is_a_random_view_in_unit_range():
     tf.random.set_seed(0)
     image = tf.constant(np.random.default_rng(0).integers(0, 256, (45, 60, 3), dtype=np.uint8))
-    views = [benchmark.reference_style_view(image, 24).numpy() for _ in range(4)]
+    views = [reference_pipeline.reference_style_view(image, 24).numpy() for _ in range(4)]
     for view in views:
         assert view.shape == (24, 24, 3) and view.dtype == np.float32
         assert 0.0 <= view.min() and view.max() <= 1.0
@@ -56,7 +57,7 @@ def test_reference_style_view_is_a_random_view_in_unit_range():
 
 
 def test_photo_like_jpegs_decode_to_the_requested_size(tmp_path):
-    benchmark.write_photo_like_jpegs(str(tmp_path), 3, width=50, height=30)
+    benchmark_input.write_photo_like_jpegs(str(tmp_path), 3, width=50, height=30)
     files = sorted(tmp_path.iterdir())
     assert len(files) == 3
     image = tf.io.decode_jpeg(files[0].read_bytes()).numpy()
@@ -71,7 +72,7 @@ def test_peak_rss_is_the_kernels_high_water_mark():
         hwm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     # The peak only grows, so read after: /proc's figure is a lower bound (the rounding to
     # 0.1 MiB aside), at most a few MiB below.
-    peak = benchmark.peak_rss_mb()
+    peak = machine.peak_rss_mb()
     assert hwm_kib / 1024 - 1 <= peak <= hwm_kib / 1024 + 5, (peak, hwm_kib)
 
 
@@ -83,16 +84,16 @@ def test_tensor_peak_counts_live_tensors():
         pytest.skip("these settings turn TensorFlow's CPU allocator statistics off")
     # Anywhere else (the default oneDNN allocator, as in CI) the statistics must exist: a
     # TensorFlow that drops them fails here rather than skipping quietly.
-    assert benchmark.tensor_peak_mb() is not None
+    assert machine.tensor_peak_mb() is not None
     tf.config.experimental.reset_memory_stats("CPU:0")
     before = tf.config.experimental.get_memory_info("CPU:0")["current"] / 2**20
     x = tf.fill([16, 1024, 1024], 1.0)
     y = x + 1.0
     assert float(tf.reduce_sum(y)) == 2.0 * 16 * 2**20
     del x, y  # the peak stays
-    peak = benchmark.tensor_peak_mb()
+    peak = machine.tensor_peak_mb()
     assert before + 128 <= peak < before + 130, (before, peak)
-    assert peak < benchmark.peak_rss_mb()
+    assert peak < machine.peak_rss_mb()
 
 
 # three subprocesses; the default suite checks the figures' arithmetic and a usage error
@@ -223,7 +224,7 @@ def test_derived_figures_compare_the_right_measurements():
         "input 224 px": r(0.1, speedup_vs_reference_style=2.5, bare_speedup_vs_reference_style=2.7,
                           decode_only_speedup_vs_reference_style=4.4),
     }
-    out = benchmark.derived(results)
+    out = suites.derived(results)
     assert out == {
         "jit_speedup": 0.8,
         "bf16_speedup": 2.0,
