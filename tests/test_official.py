@@ -165,6 +165,21 @@ def test_remote_file_system_error_names_the_path(monkeypatch):
         load_official("gs://private/ckpt")
 
 
+def test_hub_module_folder_reads_as_tf1(tmp_path):
+    # A TF1 hub/ module: saved_model.pb (TF1 signatures) and variables/ with TF1 names.
+    from simclr_tf.convert import convert
+
+    rec = helpers.record("r18_1x_sk0")
+    hub = helpers.write_checkpoint(rec["layouts"]["tf1"], str(tmp_path / "hub"), "saved_model")
+    official = load_official(hub, from_projection_layer=0)
+    assert official.info["format"] == "TF1 checkpoint" and official.info["saved_model"] is None
+    errors = helpers.summary_errors(official, rec, "tf1")
+    assert max(errors.values()) <= TOLERANCE, errors
+    info = convert(hub, str(tmp_path / "out"), image_size=64, from_projection_layer=0,
+                   outputs=["simclr"])
+    assert info["self_check"] is None  # its TF1 signatures are not the reference's function
+
+
 def test_missing_path_is_named(tmp_path):
     with pytest.raises(ValueError, match="does not exist.*nothing_here"):
         load_official(str(tmp_path / "nothing_here"))

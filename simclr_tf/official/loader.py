@@ -181,10 +181,11 @@ def load_official(
         "projection_layer_from": None,
         "weights": weights,
         "release": release.name if release is not None else None,
-        # The SavedModel folder whose own function `convert` checks the conversion against.
+        # The TF2 SavedModel folder whose own function `convert` checks the conversion
+        # against (a TF1 hub/ module keeps TF1 signatures instead: none).
         "saved_model": (
             os.path.dirname(os.path.dirname(tensors.prefix))
-            if tensors.kind == "saved_model" else None
+            if tensors.kind == "saved_model" and tensors.object_graph is not None else None
         ),
         "image_size": int(image_size),
     }
