@@ -130,10 +130,12 @@ def default_canvas_size(image_size):
 
     512 holds ImageNet's usual 500 x 375 and 375 x 500 photos (most of the dataset: its images
     were stored with a longer side of at most 500) at native resolution, so the views see the
-    reference's pixels; larger photos are shrunk to a longer side of 512, where a 0.08-area crop
-    still has 145 px on the shorter side of a 4:3 image (the view is 224). It scales with the
-    view size, so 32 px views of small images get small canvases. A 512 canvas is 786 KB per
-    image (uint8 RGB) on the device: 5.2x a 224 x 224 image.
+    reference's pixels; larger photos are shrunk to a longer side of 512: a 2000 x 1500 photo
+    becomes 512 x 384, where a crop of the smallest area, 0.1 of the image
+    (`min_object_covered=0.1`, as in the reference; docs/differences.md), spans 121 to 140 px
+    on its shorter side instead of 474 to 548 px in the original (the view is 224 px either
+    way). It scales with the view size, so 32 px views of small images get small canvases. A
+    512 canvas is 786 KB per image (uint8 RGB) on the device: 5.2x a 224 x 224 image.
     """
     return max(1, -(-image_size * 16 // 7))
 
