@@ -21,7 +21,7 @@ from simclr_tf.evaluation.classifier import Classifier
 from simclr_tf.evaluation.pretrained import build_classifier, fine_tune_augment
 from simclr_tf.evaluation.finetune import build_optimizer, evaluate_classifier, fine_tune
 from simclr_tf.evaluation.linear_eval import frozen_batch_norm_in_training_mode
-from simclr_tf.models.layer_utils import BatchNormalization, resolve_synchronized
+from simclr_tf.models.batch_norm import BatchNormalization, resolve_synchronized
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR

@@ -440,7 +440,7 @@ def test_smallest_valid_inputs_build():
 def test_fused_batch_norm_equals_keras_batch_norm(center):
     """The encoder's BN takes TensorFlow's fused kernel in training; outputs, gradients and
     moving statistics must equal Keras' own layer's."""
-    from simclr_tf.models.layer_utils import BatchNormalization
+    from simclr_tf.models.batch_norm import BatchNormalization
 
     x = tf.random.stateless_normal([6, 5, 4, 8], seed=[1, 2]) * 3.0 + 1.0
     weights = tf.range(8, dtype=tf.float32)
@@ -471,7 +471,7 @@ def test_synchronized_fused_batch_norm_equals_keras_across_replicas(two_replicas
     and a custom gradient; outputs, input gradients, gamma/beta gradients (added over replicas)
     and moving statistics must equal Keras' own synchronized layer's. The loss weights each
     example differently, so the cross-replica terms of the gradient matter."""
-    from simclr_tf.models.layer_utils import BatchNormalization
+    from simclr_tf.models.batch_norm import BatchNormalization
 
     x = tf.random.stateless_normal([6, 5, 4, 8], seed=[1, 2]) * 3.0 + 1.0
     weights = tf.random.stateless_normal([6, 5, 4, 8], seed=[3, 4])
@@ -548,12 +548,12 @@ def test_backward_pass_keeps_no_padded_copies(rng):
 def test_weight_files_of_the_former_padding_layers_load(rng, tmp_path, monkeypatch):
     """Strided convs were a `ZeroPadding2D` and a Keras `Conv2D`; files written then (training
     checkpoints, `.weights.h5`) still load, with the same outputs."""
-    from simclr_tf.models import layer_utils, resnet_blocks
+    from simclr_tf.models import conv, resnet_blocks
 
     def former(filters, kernel_size, strides, name, dtype=None):
         layers = []
         if strides > 1:
-            pad = layer_utils.fixed_padding(kernel_size)
+            pad = conv.fixed_padding(kernel_size)
             layers.append(keras.layers.ZeroPadding2D((pad, pad), name=f"{name}_pad"))
         layers.append(keras.layers.Conv2D(
             filters, kernel_size, strides=strides, padding="valid" if strides > 1 else "same",
@@ -577,7 +577,7 @@ def test_weight_files_of_the_former_padding_layers_load(rng, tmp_path, monkeypat
 def test_padded_conv_gradients_equal_pad_then_conv(rng, kernel_size, size):
     """The strided conv's own backward pass (it pads again rather than keep the padded input)
     gives the gradients of `tf.pad` + "VALID" conv, in graph mode as in training."""
-    from simclr_tf.models.layer_utils import fixed_padding, padded_conv2d
+    from simclr_tf.models.conv import fixed_padding, padded_conv2d
 
     x = tf.constant(rng.normal(size=(2, size, size, 3)).astype(np.float32))
     kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 3, 4)).astype(np.float32))

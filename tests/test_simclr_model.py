@@ -8,7 +8,7 @@ import tensorflow as tf
 from helpers.tiny import FixedViews, images_and_labels, small_encoder, tiny_model  # noqa: F401
 from test_case import assert_same_updates
 from simclr_tf.augment.simclr_augment import SimCLRAugment
-from simclr_tf.models.layer_utils import resolve_synchronized
+from simclr_tf.models.batch_norm import resolve_synchronized
 from simclr_tf.models.simclr import SimCLR
 from simclr_tf.optimizers.lars import LARS
 

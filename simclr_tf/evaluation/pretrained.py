@@ -17,7 +17,7 @@ from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.callbacks.checkpoint import WEIGHTS_FILE, ResumableCheckpoint
 from simclr_tf.evaluation.classifier import Classifier
 from simclr_tf.evaluation.exported import ExportedEncoder, is_saved_model
-from simclr_tf.models.layer_utils import batch_norm, resolve_synchronized
+from simclr_tf.models.batch_norm import batch_norm, resolve_synchronized
 
 CLASSIFIER_FILE = "classifier.keras"
 

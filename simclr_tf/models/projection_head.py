@@ -5,11 +5,7 @@ import numbers
 import keras
 from keras import ops
 
-from simclr_tf.models.layer_utils import (
-    batch_norm,
-    resolve_synchronized,
-    validate_batch_norm_args,
-)
+from simclr_tf.models.batch_norm import batch_norm, resolve_synchronized, validate_batch_norm_args
 
 MODES = ("nonlinear", "linear", "none")
 

@@ -4,7 +4,7 @@ import numbers
 
 import keras
 
-from simclr_tf.models.layer_utils import resolve_synchronized, validate_batch_norm_args
+from simclr_tf.models.batch_norm import resolve_synchronized, validate_batch_norm_args
 from simclr_tf.models.resnet_blocks import BlockOptions, block_group, stem
 
 # depth -> (bottleneck blocks?, blocks per group), as the reference's `model_params`.

@@ -9,7 +9,8 @@ import dataclasses
 
 import keras
 
-from simclr_tf.models.layer_utils import apply_layers, batch_norm, conv2d_fixed_padding
+from simclr_tf.models.batch_norm import batch_norm
+from simclr_tf.models.conv import apply_layers, conv2d_fixed_padding
 from simclr_tf.models.selective_kernel import SelectiveKernelConv2D
 from simclr_tf.models.squeeze_excite import SqueezeExcite
 

@@ -3,12 +3,8 @@
 import keras
 from keras import ops
 
-from simclr_tf.models.layer_utils import (
-    apply_layers,
-    batch_norm,
-    conv2d_fixed_padding,
-    conv_kernel_initializer,
-)
+from simclr_tf.models.batch_norm import batch_norm
+from simclr_tf.models.conv import apply_layers, conv2d_fixed_padding, conv_kernel_initializer
 
 
 @keras.saving.register_keras_serializable(package="simclr_tf")

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from simclr_tf.models.layer_utils import conv_kernel_initializer
+from simclr_tf.models.conv import conv_kernel_initializer
 
 
 @keras.saving.register_keras_serializable(package="simclr_tf")

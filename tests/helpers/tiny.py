@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from simclr_tf.models.layer_utils import BatchNormalization
+from simclr_tf.models.batch_norm import BatchNormalization
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
