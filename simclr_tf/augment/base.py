@@ -134,6 +134,17 @@ def image_inputs(data):
     return data["image"]
 
 
+def output_image_shape(input_shape, image_size=None):
+    """A layer's output shape for `input_shape`, an image batch's shape or a canvas's dict of
+    shapes: the images with 3 channels, as `image_size` squares when it is given (the layers
+    that crop and resize)."""
+    if isinstance(input_shape, dict):
+        input_shape = input_shape["image"]
+    if image_size is None:
+        return tuple(input_shape[:-1]) + (3,)
+    return tuple(input_shape[:-3]) + (image_size, image_size, 3)
+
+
 def per_image(values):
     """(B,) -> (B, 1, 1, 1), to broadcast one value per image over its pixels."""
     return values[:, None, None, None]
@@ -254,9 +265,7 @@ class BaseAugmentation(keras.layers.Layer):
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
-        if isinstance(input_shape, dict):
-            input_shape = input_shape["image"]
-        return tuple(input_shape[:-1]) + (3,)
+        return output_image_shape(input_shape)
 
     def save_own_variables(self, store):
         """Saves the seed generator's state too (Keras leaves it out of `weights`), so a model

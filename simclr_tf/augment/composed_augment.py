@@ -182,7 +182,7 @@ class ComposedAugment(base.BaseAugmentation):
         return tf.where(transformation["targeted"], views, images)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-3]) + (self.image_size, self.image_size, 3)
+        return base.output_image_shape(input_shape, self.image_size)
 
     def get_config(self):
         config = super().get_config()

@@ -202,9 +202,7 @@ class RandomResizedCrop(base.BaseAugmentation):
         return tf.clip_by_value(images, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):
-        if isinstance(input_shape, dict):
-            input_shape = input_shape["image"]
-        return tuple(input_shape[:-3]) + (self.image_size, self.image_size, 3)
+        return base.output_image_shape(input_shape, self.image_size)
 
     def get_config(self):
         config = super().get_config()

@@ -7,6 +7,7 @@ from simclr_tf.augment.base import image_inputs
 from simclr_tf.distribute import check_global_batch
 from simclr_tf.losses import get_contrastive_loss
 from simclr_tf.models import grad_cache
+from simclr_tf.optimizers.l2 import exclude_from_decay
 
 _NAN_ADVICE = (
     "SimCLR loss became NaN or Inf. Things to try: a lower learning rate or a longer warmup "
@@ -355,8 +356,6 @@ class SimCLR(keras.Model):
     def _exclude_probe_from_lars(self):
         """The reference's decay rules: batch norm is never decayed; the probe's kernel has its
         own L2 term (decayed once); LARS' decay and trust ratio skip the probe."""
-        from simclr_tf.optimizers.l2 import exclude_from_decay
-
         probe = self.probe if self.probe is not None and self.probe.built else None
         exclude_from_decay(
             self.optimizer, self, own_l2=[probe.kernel] if probe else [],
