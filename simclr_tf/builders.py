@@ -69,6 +69,12 @@ def build_encoder(config):
 def build_augment(config):
     a = config.augment
     if a.get("transforms"):
+        if a.brightness_mode != "simclrv2":  # ComposedAugment's colour stage has no such option
+            raise ValueError(
+                "`augment.brightness_mode` applies to the SimCLR pipeline only; the colour stage "
+                "of `augment.transforms` has the simclrv2 (multiplicative) brightness. Received: "
+                f"augment.brightness_mode={a.brightness_mode!r}, augment.transforms={a.transforms!r}"
+            )
         return ComposedAugment(
             image_size=config.image_size,
             transforms=[t.strip() for t in a.transforms.split(",") if t.strip()],
