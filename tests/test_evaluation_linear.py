@@ -173,10 +173,10 @@ def test_bn_training_needs_frozen_layers_that_something_trains_through():
 def test_linear_evaluation_from_an_encoder_and_an_exported_encoder(pretrained, data, tmp_path):
     train, test = data
     expected = extract_features(pretrained, test[0])
-    # Tolerances relative to the features' scale (about 10 after pretraining, and growing with
-    # it): float32 sums in another order differ by ~1e-6 of the scale in every element, small
-    # ones included, while a wrong export (bilinear for bicubic, batch statistics for moving
-    # averages) is off by more than 1e-3 of it.
+    # Tolerances relative to the features' scale (26 here, and it grows with pretraining):
+    # float32 sums in another order differ by up to ~1e-6 of it in any element, small ones
+    # included (measured 4e-7), while a wrong export (bilinear for bicubic, 1/256 for 1/255,
+    # batch statistics for moving averages) is off by more than 4e-3 of it.
     scale = float(np.abs(expected).max())
     # An encoder alone takes images as they are: the evaluation transform first.
     views = pretrained.augment(test[0], training=False)
