@@ -1,7 +1,8 @@
 r"""Converts a google-research/simclr checkpoint into this package's formats.
 
     python -m simclr_tf.convert --checkpoint=NAME_OR_PATH --output=DIR [--image_size=224] \
-        [--from_projection_layer=0|1] [--weights=model|ema] [--outputs=simclr,classifier_saved_model]
+        [--from_projection_layer=0|1] [--weights=model|ema] \
+        [--outputs=simclr,classifier_saved_model]
 
 NAME_OR_PATH: a published name (`simclrv2/finetuned_100pct/r50_1x_sk0`, downloaded into the
 cache once, see docs/official_weights.md), a published TF2 SavedModel folder, a TF2 `run.py`

@@ -75,7 +75,8 @@ def test_projection_layer_is_never_guessed_from_the_path(tmp_path):
     rec = helpers.record("r18_1x_sk0")
     folder = tmp_path / "simclrv2" / "finetuned_10pct" / "r18"
     path = helpers.write_checkpoint(rec["layouts"]["tf1"], str(folder), "tf1")
-    with pytest.raises(ValueError, match=r"cannot tell.*layers \[0, 1, 2\].*finetuned_\{1,10,100\}pct/\*: 1"):
+    expected = r"cannot tell.*layers \[0, 1, 2\].*finetuned_\{1,10,100\}pct/\*: 1"
+    with pytest.raises(ValueError, match=expected):
         load_official(path)
     official = load_official(path, from_projection_layer=0)
     assert official.info["projection_layer_from"] == "given"
@@ -118,7 +119,9 @@ def test_ema_copy_loads_on_request(tmp_path):
     np.testing.assert_array_equal(
         ema.encoder.get_layer("stem_1_conv").kernel, values["ema_model/" + first]
     )
-    saved = helpers.write_checkpoint(rec["layouts"]["saved_model"], str(tmp_path / "sm"), "saved_model")
+    saved = helpers.write_checkpoint(
+        rec["layouts"]["saved_model"], str(tmp_path / "sm"), "saved_model"
+    )
     with pytest.raises(ValueError, match="holds no EMA copy"):
         load_official(saved, weights="ema")
     with pytest.raises(ValueError, match="`weights` must be one of"):
@@ -161,7 +164,8 @@ def test_remote_file_system_error_names_the_path(monkeypatch):
         raise tf.errors.PermissionDeniedError(None, None, "Error executing an HTTP request: 403")
 
     monkeypatch.setattr(tf.io.gfile, "exists", denied)
-    with pytest.raises(ValueError, match=r"Could not read 'gs://private/ckpt'.*PermissionDenied.*403"):
+    expected = r"Could not read 'gs://private/ckpt'.*PermissionDenied.*403"
+    with pytest.raises(ValueError, match=expected):
         load_official("gs://private/ckpt")
 
 

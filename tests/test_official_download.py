@@ -29,7 +29,9 @@ DATA = TF1_PREFIX + "model.ckpt-1.data-00000-of-00001"
 def objects(tmp_path_factory):
     rec = helpers.record("r18_1x_sk0")
     root = tmp_path_factory.mktemp("bucket")
-    saved = helpers.write_saved_model_with_function(rec["layouts"]["saved_model"], str(root / "sm"), 1)
+    saved = helpers.write_saved_model_with_function(
+        rec["layouts"]["saved_model"], str(root / "sm"), 1
+    )
     tf1 = os.path.dirname(helpers.write_checkpoint(rec["layouts"]["tf1"], str(root / "tf1"), "tf1"))
     out = objects_from_folder(saved, releases.TF2_BUCKET, TF2_PREFIX)
     out.update(objects_from_folder(tf1, releases.TF1_BUCKET, TF1_PREFIX))
@@ -98,9 +100,12 @@ def test_a_dropped_transfer_resumes(server, objects, tmp_path, monkeypatch):
     # Across runs: every attempt fails, the part is kept, the next run resumes it.
     monkeypatch.setattr(dl, "ATTEMPTS", 1)
     server.truncate[DATA] = 1000
-    with pytest.raises(ConnectionError, match=r"stopped at 1,000 of [\d,]+ bytes.*run again to resume"):
+    expected = r"stopped at 1,000 of [\d,]+ bytes.*run again to resume"
+    with pytest.raises(ConnectionError, match=expected):
         dl.download(release, cache_dir=str(tmp_path / "b"), progress=False)
-    part = os.path.join(str(tmp_path / "b"), *release.name.split("/"), os.path.basename(DATA) + ".part")
+    part = os.path.join(
+        str(tmp_path / "b"), *release.name.split("/"), os.path.basename(DATA) + ".part"
+    )
     assert os.path.getsize(part) == 1000
     folder = dl.download(release, cache_dir=str(tmp_path / "b"), progress=False)
     assert server.media_requests(DATA)[-1] == "bytes=1000-"
@@ -110,7 +115,8 @@ def test_a_dropped_transfer_resumes(server, objects, tmp_path, monkeypatch):
 def test_a_bad_checksum_deletes_the_file(server, tmp_path):
     server.bad_md5.add(DATA)
     cache = str(tmp_path / "cache")
-    with pytest.raises(ValueError, match=r"model.ckpt-1.data-00000-of-00001: checksum mismatch.*MD5"):
+    expected = r"model.ckpt-1.data-00000-of-00001: checksum mismatch.*MD5"
+    with pytest.raises(ValueError, match=expected):
         load_official(NAME + "/tf1", cache_dir=cache)
     folder = _cached(cache, NAME + "/tf1", "")
     assert not [n for n in os.listdir(folder) if n.startswith("model.ckpt-1.data")]
@@ -121,9 +127,14 @@ def test_unreachable_bucket_and_unknown_names(objects, tmp_path, monkeypatch):
     with GcsServer(objects) as gcs:
         endpoint = gcs.endpoint
     monkeypatch.setenv(dl.ENDPOINT_ENV, endpoint)  # stopped: nothing listens there now
-    with pytest.raises(ConnectionError, match="Could not list gs://simclr-checkpoints-tf2/.*no complete copy"):
+    expected = "Could not list gs://simclr-checkpoints-tf2/.*no complete copy"
+    with pytest.raises(ConnectionError, match=expected):
         load_official(NAME, cache_dir=str(tmp_path))
-    with pytest.raises(ValueError, match=r"Unknown published checkpoint 'simclrv2/finetuned_100pct/r50_1x_sk2'.*Closest: \['simclrv2/finetuned_100pct/r50_1x_sk1'"):
+    expected = (
+        r"Unknown published checkpoint 'simclrv2/finetuned_100pct/r50_1x_sk2'.*"
+        r"Closest: \['simclrv2/finetuned_100pct/r50_1x_sk1'"
+    )
+    with pytest.raises(ValueError, match=expected):
         load_official("simclrv2/finetuned_100pct/r50_1x_sk2", cache_dir=str(tmp_path))
 
 

@@ -135,7 +135,9 @@ def list_objects(endpoint, bucket, prefix):
         token = page.get("nextPageToken")
         if not token:
             return items
-    raise ConnectionError(f"The listing of gs://{bucket}/{prefix} did not end after {MAX_PAGES} pages.")
+    raise ConnectionError(
+        f"The listing of gs://{bucket}/{prefix} did not end after {MAX_PAGES} pages."
+    )
 
 
 def fetch(endpoint, bucket, item, target, bar=None):
@@ -152,7 +154,8 @@ def fetch(endpoint, bucket, item, target, bar=None):
     if have > size:
         have = 0
     _advance(bar, have)
-    url = f"{endpoint}/download/storage/v1/b/{bucket}/o/{urllib.parse.quote(name, safe='')}?alt=media"
+    quoted = urllib.parse.quote(name, safe="")
+    url = f"{endpoint}/download/storage/v1/b/{bucket}/o/{quoted}?alt=media"
     error = None
     for _ in range(ATTEMPTS):
         if have == size:

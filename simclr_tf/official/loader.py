@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from simclr_tf.official import releases, selector
+from simclr_tf.official import heads, releases, selector
 from simclr_tf.official.architecture import infer_architecture
 from simclr_tf.official.assign import Assigner, encoder_layers
 from simclr_tf.official.layout import parse_layout
@@ -143,7 +143,7 @@ def load_official(
             f"reference, e.g. {layout.unknown[:5]}; refusing to load it partially."
         )
     arch = infer_architecture(layout, tensors.keys, source)
-    _require(require, layout, source)
+    heads.require(require, layout, source)
     from simclr_tf.models.resnet import ResNet
 
     assigner = Assigner(tensors)
@@ -160,7 +160,9 @@ def load_official(
 
     head = None
     if layout.projection:
-        head = _projection_head(layout, tensors.keys, encoder.output_dim, synchronized_batch_norm)
+        head = heads.projection_head(
+            layout, tensors.keys, encoder.output_dim, synchronized_batch_norm
+        )
         head.build((None, encoder.output_dim))
         assigner.pairs([d for d, _ in layout.projection], head.dense_layers, "projection dense")
         assigner.pairs([n for _, n in layout.projection], head.batch_norm_layers, "projection BN")
@@ -175,7 +177,9 @@ def load_official(
         "encoder_params": int(sum(np.prod(w.shape) for w in encoder.weights)),
         "projection_layers": len(layout.projection),
         "projection_dim": head.output_dim if head is not None else None,
-        "projection_head_trained": _head_trained(tensors, layout) if head is not None else None,
+        "projection_head_trained": (
+            heads.head_trained(tensors, layout) if head is not None else None
+        ),
         "num_classes": None,
         "from_projection_layer": None,
         "projection_layer_from": None,
@@ -198,7 +202,7 @@ def load_official(
     classifier = None
     if layout.supervised is not None:
         k, how = selector.resolve(tensors, layout, encoder, head, from_projection_layer, release)
-        classifier = _classifier(layout, tensors.keys, encoder, head, k, image_size, source)
+        classifier = heads.classifier(layout, tensors.keys, encoder, head, k, image_size, source)
         assigner.pairs([layout.supervised], [classifier.head], "supervised head")
         info["num_classes"] = classifier.num_classes
         info["from_projection_layer"] = k
@@ -243,62 +247,3 @@ def _exists(path):
         return tf.io.gfile.exists(path)
     except tf.errors.OpError:
         return False
-
-
-def _head_trained(tensors, layout):
-    """False when every projection batch norm still has its initial moving statistics."""
-    for _, norm in layout.projection:
-        mean = tensors.get(norm.keys["moving_mean"])
-        variance = tensors.get(norm.keys["moving_variance"])
-        if np.any(mean != 0) or np.any(variance != 1):
-            return True
-    return False
-
-
-def _require(require, layout, source):
-    if "projection_head" in require and not layout.projection:
-        raise ValueError(
-            f"{source!r} has no projection head (the published TF2 SavedModels of the "
-            "fine-tuned / supervised releases may lack one; the TF1 checkpoints hold it)."
-        )
-    if "classifier" in require and layout.supervised is None:
-        raise ValueError(f"{source!r} has no supervised head (`head_supervised`).")
-
-
-def _projection_head(layout, shapes, input_dim, synchronized_batch_norm):
-    from simclr_tf.models.projection_head import ProjectionHead
-
-    dims = [shapes[d.keys["kernel"]][-1] for d, _ in layout.projection]
-    hidden = set(dims[:-1])
-    return ProjectionHead(
-        mode="nonlinear",
-        num_layers=len(dims),
-        output_dim=int(dims[-1]),
-        hidden_dim=None if hidden <= {input_dim} else int(dims[0]),
-        synchronized_batch_norm=synchronized_batch_norm,
-    )
-
-
-def _classifier(layout, shapes, encoder, head, k, image_size, source):
-    from simclr_tf.augment.simclr_augment import SimCLRAugment
-    from simclr_tf.evaluation.pretrained import build_classifier
-
-    kernel = shapes.get(layout.supervised.keys.get("kernel"))
-    reads = encoder.output_dim if k == 0 else head.dense_layers[k - 1].units
-    if kernel is None or len(kernel) != 2 or kernel[0] != reads:
-        raise ValueError(
-            f"{source!r}: the supervised head's kernel has shape {kernel}, but projection layer "
-            f"{k} gives {reads} features: pass the right `from_projection_layer`."
-        )
-    augment = SimCLRAugment(int(image_size), color_distort=False, blur=False)
-    pretrained = _Pretrained(encoder, head, augment)
-    return build_classifier(
-        pretrained, int(kernel[1]), from_projection_layer=k, augment=augment, copy_weights=False
-    )
-
-
-@dataclasses.dataclass
-class _Pretrained:
-    encoder: object
-    projection_head: object
-    augment: object

@@ -4,8 +4,9 @@ Names follow the buckets' own paths, `simclrv2/finetuned_100pct/r50_1x_sk0`; the
 with underscores (`simclrv2_finetuned_100pct_r50_1x_sk0`, keras-hub's preset style) is accepted.
 The TF2 SavedModels (gs://simclr-checkpoints-tf2) are the default; `.../tf1` names the original
 TF1 checkpoint of a SimCLRv2 release (gs://simclr-checkpoints), the only files with the
-`ema_model/` copy; `simclrv1/ResNet50_{1,2,4}x` the README's SimCLRv1 zips (gs://simclr-gcs). Top-1: ImageNet validation, as the authors report it (google-research/simclr
-README and SimCLRv2 Table 1; SimCLRv1 from the README), not measured here.
+`ema_model/` copy; `simclrv1/ResNet50_{1,2,4}x` the README's SimCLRv1 zips (gs://simclr-gcs).
+Top-1: ImageNet validation, as the authors report it (google-research/simclr README and SimCLRv2
+Table 1; SimCLRv1 from the README), not measured here.
 """
 
 import dataclasses

@@ -128,7 +128,9 @@ def export_classifier(classifier, path, class_ids=None, class_names=None, overwr
 
     num_classes = classifier.num_classes
     if class_ids is None:
-        class_ids = imagenet_wnids() if num_classes == 1000 else [str(i) for i in range(num_classes)]
+        class_ids = (
+            imagenet_wnids() if num_classes == 1000 else [str(i) for i in range(num_classes)]
+        )
     for what, labels in (("class_ids", class_ids), ("class_names", class_names)):
         if labels is not None and len(labels) != num_classes:
             raise ValueError(
@@ -141,7 +143,8 @@ def export_classifier(classifier, path, class_ids=None, class_names=None, overwr
     augment, size = classifier.augment, classifier.augment.image_size
 
     def network(views):
-        logits = tf.cast(classifier.logits(tf.ensure_shape(views, [None, size, size, 3])), tf.float32)
+        views = tf.ensure_shape(views, [None, size, size, 3])
+        logits = tf.cast(classifier.logits(views), tf.float32)
         probabilities = tf.nn.softmax(logits)
         top = tf.math.top_k(probabilities, k=k)
         ids = tf.cast(top.indices, tf.int32)
@@ -171,9 +174,12 @@ def export_classifier(classifier, path, class_ids=None, class_names=None, overwr
     def write(folder):
         archive = keras.export.ExportArchive()
         archive.track(classifier)
-        archive.add_endpoint(UINT8_DEFAULT, from_uint8, [tf.TensorSpec(None, tf.uint8, name="images")])
-        archive.add_endpoint(BYTES, from_bytes, [tf.TensorSpec(None, tf.string, name="image_bytes")])
-        archive.add_endpoint(FLOAT, from_float, [tf.TensorSpec(None, tf.float32, name="images")])
+        for name, function, dtype, key in (
+            (UINT8_DEFAULT, from_uint8, tf.uint8, "images"),
+            (BYTES, from_bytes, tf.string, "image_bytes"),
+            (FLOAT, from_float, tf.float32, "images"),
+        ):
+            archive.add_endpoint(name, function, [tf.TensorSpec(None, dtype, name=key)])
         archive.write_out(folder, verbose=False)
 
     written = layout.write_version(path, write, overwrite=overwrite)
