@@ -52,7 +52,9 @@ def _cached(cache, release, relative):
     return os.path.join(cache, *release.split("/"), *relative.split("/"))
 
 
-def test_load_by_name_downloads_checks_and_works_offline(server, objects, tmp_path, capsys):
+def test_load_by_name_downloads_checks_and_works_offline(
+    server, objects, tmp_path, capsys, monkeypatch
+):
     cache = str(tmp_path / "cache")
     official = load_official(NAME, image_size=64, cache_dir=cache)
     info = official.info
@@ -75,6 +77,16 @@ def test_load_by_name_downloads_checks_and_works_offline(server, objects, tmp_pa
     again = load_official("simclrv2_finetuned_100pct_r50_1x_sk0", image_size=64, cache_dir=cache)
     assert len(server.requests) == count
     np.testing.assert_array_equal(again.classifier.head.kernel, official.classifier.head.kernel)
+    # `--config.eval.checkpoint=NAME` (the cache from the environment, as the commands have it).
+    from simclr_tf.evaluation import load_pretrained
+
+    monkeypatch.setenv(dl.CACHE_ENV, cache)
+    model = load_pretrained(NAME)
+    images = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    np.testing.assert_allclose(
+        model.encoder(images, training=False), official.encoder(images, training=False), atol=1e-6
+    )
+    assert len(server.requests) == count
 
 
 def test_tf1_release_takes_the_published_projection_layer(server, tmp_path):
