@@ -68,6 +68,12 @@ def convert(
     from simclr_tf.export import export_encoder, save_keras
     from simclr_tf.official import load_official, selfcheck, serving
 
+    if outputs is not None:  # checked before the (long) load
+        outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+        if not outputs or set(outputs) - set(OUTPUTS):
+            raise ValueError(
+                f"`outputs` must be a non-empty subset of {OUTPUTS}. Received: outputs={outputs}"
+            )
     official = load_official(
         checkpoint, image_size=image_size, from_projection_layer=from_projection_layer,
         weights=weights, cache_dir=cache_dir,
@@ -75,10 +81,6 @@ def convert(
     has_classifier = official.classifier is not None
     if outputs is None:
         outputs = ["simclr", "classifier_saved_model" if has_classifier else "encoder_saved_model"]
-    outputs = [outputs] if isinstance(outputs, str) else list(outputs)
-    unknown = sorted(set(outputs) - set(OUTPUTS))
-    if unknown or not outputs:
-        raise ValueError(f"`outputs` must be a non-empty subset of {OUTPUTS}. Received: {outputs}")
     if not has_classifier and {"classifier", "classifier_saved_model"} & set(outputs):
         raise ValueError(
             f"{official.info['source']!r} has no supervised head: it cannot give a classifier. "

@@ -184,6 +184,21 @@ def test_hub_module_folder_reads_as_tf1(tmp_path):
     assert info["self_check"] is None  # its TF1 signatures are not the reference's function
 
 
+def test_convert_outputs(tmp_path):
+    from simclr_tf.convert import convert
+
+    layout = helpers.record("r18_1x_sk0")["layouts"]["tf1"]
+    with pytest.raises(ValueError, match=r"`outputs` must be a non-empty subset.*'bogus'"):
+        convert(str(tmp_path / "not_read"), str(tmp_path / "out"), outputs=["simclr", "bogus"])
+    drop = [k for k in layout["keys"] if k.startswith("head_supervised/")]
+    path = helpers.write_checkpoint(layout, str(tmp_path / "ckpt"), "tf1", drop=drop)
+    with pytest.raises(ValueError, match="has no supervised head: it cannot give a classifier"):
+        convert(path, str(tmp_path / "a"), image_size=32, outputs=["classifier_saved_model"])
+    # Without a supervised head the default serves the encoder.
+    info = convert(path, str(tmp_path / "b"), image_size=32)
+    assert set(info["files"]) == {"simclr", "encoder_saved_model"}
+
+
 def test_missing_path_is_named(tmp_path):
     with pytest.raises(ValueError, match="does not exist.*nothing_here"):
         load_official(str(tmp_path / "nothing_here"))
