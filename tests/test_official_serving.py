@@ -99,6 +99,11 @@ def test_classifier_saved_model_serves_without_simclr_tf(official, tmp_path):
     folder = serving.export_classifier(
         official.classifier, str(tmp_path / "export" / "classifier" / "1"), class_ids=ids
     )
+    # One copy of the weights on disk (Keras' ExportArchive alone writes each one twice).
+    weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in official.classifier.weights)
+    data = [f for f in os.listdir(os.path.join(folder, "variables")) if ".data-" in f]
+    stored = sum(os.path.getsize(os.path.join(folder, "variables", f)) for f in data)
+    assert weight_bytes <= stored < 1.05 * weight_bytes, (stored, weight_bytes)
     images = _images()
     expected = np.asarray(official.classifier(images, training=False))  # crop, resize, logits
     out = _plain_tensorflow(folder, images, tmp_path)
