@@ -9,6 +9,33 @@ evaluation on the embedded test split and prints a table: the SimCLR encoder vs 
 randomly initialised vs a linear model on raw pixels. Writes results.json, training_curves.png and
 views.png into the work directory.
 Expected runtime and result: see the README's "Offline demo" section (measured on a 2-core CPU).
+
+How the recipe was chosen (issue 25, part 4: at most 10 minutes in all on 2 quiet cores). Every
+choice was measured on a validation split carved from the 10,000 TRAIN images (pretrain on all
+10,000 without labels; linear classifiers and kNN fitted on 8,000 of them, scored on the other
+2,000, class-stratified, seed 123; the report's own `evaluate_features`, 3 label draws); the
+2,000 test images were never used to choose anything. Columns: 1 % / 10 % / all labels / kNN.
+Raw pixels on this split: 67.1 / 79.6 / 83.5 / 79.3.
+
+- epochs = 18 (was 8): the time budget, not a tuned value. The step costs what it did (about
+  26 s an epoch on a quiet machine), and the rest of the command takes about 50 s, so 18 epochs
+  make about 8 min 40 s (an estimate from that rate: the runs here shared the cores, at 3 to 4
+  times these times), 20 would leave no margin. Longer helps: the former recipe gave
+  62.4 / 75.8 / 81.5 / 75.1 after 4 epochs and 64.8 / 78.5 / 83.1 / 76.9 after 8.
+- optimizer.base_learning_rate = 2.0 (LARS, x B/256 = 1.0; was 1.0): at 4 epochs
+  65.5 / 77.2 / 82.0 / 74.3 against 62.4 / 75.8 / 81.5 / 75.1 at 1.0.
+- temperature = 0.5 (was 0.2): with LR 2.0, at 4 epochs 64.3 / 78.1 / 82.4 / 75.6 against
+  65.5 / 77.2 / 82.0 / 74.3 at 0.2 (better in three columns and in their sum; the 1 % column is
+  the noisiest: raw pixels score 65.2 to 70.6 over the 3 label draws).
+- The result, this config's encoder (that of the README's run 1) on the validation split:
+  70.2 / 80.1 / 84.4 / 78.6 against raw pixels' 67.1 / 79.6 / 83.5 / 79.3: 3 points ahead at
+  1 %, not at 10 % or in kNN (issue 25's goal, not reached within the 10 minutes).
+- Kept: width 0.25 (at width 0.5 the first epoch had not ended after 9 1/2 min, where width
+  0.25 took 1 1/2 to 2 min on the same loaded machine: fewer than 4 epochs would fit), batch 128, warmup 1 epoch (the test commands run 2-epoch demos, so it stays
+  at most 2), 2-layer head to 64, colour strength 0.5 (on grey images only brightness and
+  contrast act), no blur. A crop area of (0.2, 1) instead of (0.08, 1) gave, at 4 epochs and
+  the former LR / temperature, 64.5 / 76.6 / 80.9 / 75.8 (+2.1 / +0.8 / -0.5 / +0.7); no config
+  key sets it, so it is not used.
 """
 
 from simclr_tf.config import default_config
@@ -21,7 +48,7 @@ def get_config(arg=None):
     c.eval_split = "test"
     c.image_size = 28
     c.batch_size = 128
-    c.epochs = 8
+    c.epochs = 18
     c.warmup_epochs = 1
     c.model.depth = 18
     c.model.width_multiplier = 0.25
@@ -29,9 +56,9 @@ def get_config(arg=None):
     c.model.head_output_dim = 64
     c.augment.color_jitter_strength = 0.5
     c.augment.blur = False
-    c.temperature = 0.2
+    c.temperature = 0.5
     c.optimizer.name = "lars"
-    c.optimizer.base_learning_rate = 1.0
+    c.optimizer.base_learning_rate = 2.0
     c.optimizer.weight_decay = 1e-4
     c.knn_every_epochs = 2
     c.knn_num_examples = 2000
