@@ -142,6 +142,8 @@ def main(argv):
     else:
         print(f"self-check passed, max relative error per endpoint: "
               f"{selfcheck.format_errors(info['self_check'])}")
+    if "class_names" in info:  # e.g. "none: could not read or fetch ..." without network
+        print(f"readable class names: {info['class_names']}")
     for name, path in info["files"].items():
         print(f"  {name}: {path}")
 

@@ -196,5 +196,6 @@ def test_convert_by_name_from_the_command_line(server, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "supervised head of 10 classes reading projection layer 1" in done.stdout
     assert "self-check passed, max relative error per endpoint: block_group1" in done.stdout
+    assert "readable class names: none: not asked for" in done.stdout  # 10 classes
     assert os.path.exists(out / "export" / "classifier" / "1" / "saved_model.pb")
     assert os.path.exists(out / "simclr.keras") and not os.path.exists(out / "classifier.keras")
