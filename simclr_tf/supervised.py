@@ -24,7 +24,7 @@ def train_supervised(config, workdir):
     from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
     from simclr_tf.config import resolve
     from simclr_tf.distribute import get_strategy
-    from simclr_tf.evaluation.classifier import Classifier
+    from simclr_tf.models.classifier import Classifier
     from simclr_tf.evaluation.finetune import OPTIMIZERS, evaluate_classifier, fine_tune
     from simclr_tf.evaluation.report import write_json
     from simclr_tf.evaluation.splits import Split

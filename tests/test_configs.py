@@ -11,7 +11,7 @@ import pytest
 from simclr_tf import builders
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.config import check_epochs, config_keys, default_config, resolve
-from simclr_tf.evaluation.classifier import Classifier
+from simclr_tf.models.classifier import Classifier
 from simclr_tf.evaluation.finetune import fine_tune, scheduled_optimizer
 from simclr_tf.evaluation.modes import _training_kwargs
 from simclr_tf.models.resnet import ResNet

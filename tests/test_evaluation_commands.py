@@ -12,7 +12,7 @@ import pytest
 from helpers.tiny import ROOT, tiny_config
 
 from simclr_tf.data import load_arrays
-from simclr_tf.evaluation.classifier import Classifier
+from simclr_tf.models.classifier import Classifier
 from simclr_tf.evaluation.modes import run_mode
 from simclr_tf.evaluation.pretrained import load_pretrained
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 from helpers.tiny import small_encoder
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
-from simclr_tf.evaluation.classifier import Classifier
+from simclr_tf.models.classifier import Classifier
 from simclr_tf.evaluation.distill import Distiller, distill, distillation_loss
 from simclr_tf.evaluation.finetune import evaluate_classifier, fine_tune
 from simclr_tf.models.resnet import ResNet

@@ -17,8 +17,8 @@ from helpers.tiny import images_and_labels, small_encoder
 
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
-from simclr_tf.evaluation.classifier import Classifier
-from simclr_tf.evaluation.pretrained import build_classifier, fine_tune_augment
+from simclr_tf.models.classifier import Classifier
+from simclr_tf.models.classifier_builder import build_classifier, fine_tune_augment
 from simclr_tf.evaluation.finetune import build_optimizer, evaluate_classifier, fine_tune
 from simclr_tf.evaluation.linear_eval import frozen_batch_norm_in_training_mode
 from simclr_tf.models.batch_norm import BatchNormalization, resolve_synchronized
@@ -295,7 +295,7 @@ import os, sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np, tensorflow as tf
 from simclr_tf.augment.simclr_augment import SimCLRAugment
-from simclr_tf.evaluation.classifier import Classifier
+from simclr_tf.models.classifier import Classifier
 from simclr_tf.evaluation.distill import distill
 from simclr_tf.evaluation.finetune import fine_tune
 from simclr_tf.models.resnet import ResNet

@@ -9,7 +9,7 @@ from helpers.tiny import tiny_config
 
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
-from simclr_tf.evaluation.pretrained import build_classifier
+from simclr_tf.models.classifier_builder import build_classifier
 from simclr_tf.evaluation.exported import ExportedEncoder
 from simclr_tf.evaluation.features import extract_dataset_features, extract_features
 from simclr_tf.evaluation.knn import knn_accuracy

@@ -5,8 +5,8 @@ import tensorflow as tf
 
 from simclr_tf.augment.base import image_inputs
 
-from simclr_tf.evaluation.classifier import build_from_one_replica, exclude_from_decay
-from simclr_tf.evaluation.classifier import worker_logs
+from simclr_tf.models.classifier import build_from_one_replica, exclude_from_decay
+from simclr_tf.models.classifier import worker_logs
 from simclr_tf.evaluation.finetune import _examples, scheduled_optimizer, training_dataset
 
 

@@ -167,7 +167,7 @@ def _augmented_linear_evaluation(
     model, train, test, num_classes, batch_size, epochs=90, base_learning_rate=0.1,
     weight_decay=0.0, seed=0, verbose=0, bn_training=False,
 ):
-    from simclr_tf.evaluation.pretrained import build_classifier
+    from simclr_tf.models.classifier_builder import build_classifier
     from simclr_tf.evaluation.finetune import evaluate_classifier, fine_tune
 
     if not hasattr(model, "augment"):

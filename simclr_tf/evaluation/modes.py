@@ -16,7 +16,7 @@ import time
 import keras
 
 from simclr_tf.config import check_epochs
-from simclr_tf.evaluation.classifier import FINE_TUNE_AFTER_BLOCK, Classifier
+from simclr_tf.models.classifier import FINE_TUNE_AFTER_BLOCK, Classifier
 from simclr_tf.evaluation.distill import distill
 from simclr_tf.evaluation.exported import ExportedEncoder
 from simclr_tf.evaluation.features import extract_dataset_features, extract_features
@@ -28,7 +28,8 @@ from simclr_tf.evaluation.linear_eval import (
     frozen_batch_norm_in_training_mode,
     train_linear_classifier,
 )
-from simclr_tf.evaluation.pretrained import CLASSIFIER_FILE, build_classifier, load_pretrained
+from simclr_tf.evaluation.pretrained import CLASSIFIER_FILE, load_pretrained
+from simclr_tf.models.classifier_builder import build_classifier
 from simclr_tf import workdir as wd
 from simclr_tf.evaluation.splits import Split, labelled_splits, partly_labelled_arrays
 

@@ -42,7 +42,7 @@ def projection_head(layout, shapes, input_dim, synchronized_batch_norm):
 
 def classifier(layout, shapes, encoder, head, k, image_size, source):
     from simclr_tf.augment.simclr_augment import SimCLRAugment
-    from simclr_tf.evaluation.pretrained import build_classifier
+    from simclr_tf.models.classifier_builder import build_classifier
 
     kernel = shapes.get(layout.supervised.keys.get("kernel"))
     reads = encoder.output_dim if k == 0 else head.dense_layers[k - 1].units

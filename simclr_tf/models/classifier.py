@@ -1,6 +1,6 @@
 """The supervised network of linear evaluation and fine-tuning: encoder [+ projection layers] +
 a linear head, with the freezing rules of the reference (`fine_tune_after_block`). Build one from
-a pretrained model with `simclr_tf.evaluation.build_classifier`."""
+a pretrained model with `simclr_tf.build_classifier` (`simclr_tf.models.classifier_builder`)."""
 
 import keras
 import tensorflow as tf

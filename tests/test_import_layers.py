@@ -1,0 +1,107 @@
+"""The package's modules import each other without cycles: every import counts, at module top
+or inside a function (an import moved into a function to dodge a cycle is still a layering
+fault)."""
+
+import ast
+import os
+
+import simclr_tf
+
+PACKAGE_DIR = os.path.dirname(simclr_tf.__file__)
+
+
+def module_imports(package_dir):
+    """{module: set of package modules it imports} for every .py file under `package_dir`.
+
+    A sub-package's __init__ is a module (importing anything below it runs it); the top
+    package's __init__ (the public re-exports) is left out, and so is a module's import of a
+    package that contains it (its own parent's re-exports)."""
+    name = os.path.basename(package_dir)
+    root = os.path.dirname(package_dir)
+    modules = {}
+    for folder, _, files in os.walk(package_dir):
+        for file in files:
+            if file.endswith(".py"):
+                dotted = os.path.relpath(os.path.join(folder, file), root)[:-3].replace(os.sep, ".")
+                modules[dotted.removesuffix(".__init__")] = os.path.join(folder, file)
+
+    def resolve(target):
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target
+
+    edges = {}
+    for module, path in modules.items():
+        if module == name:
+            continue
+        is_package = path.endswith("__init__.py")
+        targets = set()
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = module.split(".")[: len(module.split(".")) - node.level + is_package]
+                    base = ".".join(parts + ([base] if base else []))
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for target in names:
+                found = resolve(target) if target.startswith(name) else None
+                if found and found not in (module, name) and not module.startswith(found + "."):
+                    targets.add(found)
+        edges[module] = targets
+    return edges
+
+
+def cycles(edges):
+    """The strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in edges.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in list(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles():
+    edges = module_imports(PACKAGE_DIR)
+    assert len(edges) > 50  # the walk found the package
+    assert edges["simclr_tf.study.runner"] >= {"simclr_tf.train", "simclr_tf.study.report"}
+    assert cycles(edges) == []
+
+
+def test_a_cycle_added_on_purpose_is_found(tmp_path):
+    """A copy of the package with one import inside a function that closes a loop."""
+    import shutil
+
+    copy = tmp_path / "simclr_tf"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("*.npz", "__pycache__"))
+    path = copy / "workdir.py"
+    path.write_text(path.read_text() + "\n\ndef _loop():\n    from simclr_tf import train\n")
+    found = cycles(module_imports(str(copy)))
+    assert any({"simclr_tf.workdir", "simclr_tf.train"} <= set(c) for c in found), found
