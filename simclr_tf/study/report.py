@@ -7,7 +7,13 @@ import json
 import math
 import os
 
-import matplotlib
+try:  # an optional dependency (the `demo` extra): fail before an hour of runs, not after
+    import matplotlib
+except ImportError as e:
+    raise ImportError(
+        "The study command draws its figures with matplotlib, which is not installed: "
+        "pip install 'simclr_tf[demo]' (or matplotlib)."
+    ) from e
 
 matplotlib.use("Agg")  # files only: no display is needed (or present on a server)
 import matplotlib.pyplot as plt  # noqa: E402
