@@ -1,4 +1,5 @@
-"""The `Source` of a labelled dataset held in numpy arrays (the package's generated sets)."""
+"""The `Source` of a labelled dataset held in numpy arrays: the embedded Fashion-MNIST subset and
+the package's generated colour sets all stream through `array_source`."""
 
 import tensorflow as tf
 
@@ -10,10 +11,14 @@ from simclr_tf.data.common import (
 
 def array_source(images, labels, *, name, split, class_names, image_size=None, labeled=True,
                  channels=None, input_context=None):
-    """A `Source` over uint8 `(N, S, S, 3)` images and int labels, sharded by `input_context`,
-    resized on the host to `image_size` (None: native), converted to `channels` (None: 3)."""
+    """A `Source` over uint8 `(N, S, S, C)` images (C = 1 or 3) and int labels.
+
+    Sharded by `input_context`, resized on the host to `image_size` (None: native), and converted
+    to `channels` (None: the arrays' own; 3 tiles a grayscale channel, 1 converts RGB to
+    grayscale)."""
     image_size = check_positive_int("image_size", image_size or images.shape[1])
-    channels = check_channels(channels) or 3
+    native = images.shape[-1]
+    channels = check_channels(channels) or native
     total = len(images)
     start, stop, step = shard_slice(total, input_context)
     images, labels = images[start:stop:step], labels[start:stop:step]
@@ -21,8 +26,11 @@ def array_source(images, labels, *, name, split, class_names, image_size=None, l
 
     def prepare(image):
         image = resize_to_square(image, image_size)
-        return tf.image.rgb_to_grayscale(image) if channels == 1 else image
+        if channels == native:
+            return image
+        return tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(image)
 
+    shard = f" (input pipeline {start} of {step})" if step > 1 else ""
     return Source(
         records=records,
         decode=lambda ds: map_images(ds, prepare, labeled),
@@ -31,5 +39,5 @@ def array_source(images, labels, *, name, split, class_names, image_size=None, l
             image_shape=(image_size, image_size, channels),
         ),
         num_examples=len(images),
-        where=f"the {name} {split!r} split",
+        where=f"the {name} {split!r} split{shard}",
     )

@@ -12,18 +12,9 @@ import json
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from simclr_tf.data.common import (
-    DatasetInfo,
-    Source,
-    batched,
-    check_channels,
-    check_positive_int,
-    map_images,
-    resize_to_square,
-    shard_slice,
-)
+from simclr_tf.data.arrays import array_source
+from simclr_tf.data.common import batched
 
 EMBEDDED_NAME = "embedded_fashion_mnist"
 EMBEDDED_SPLITS = ("train", "test")
@@ -62,34 +53,11 @@ def load_embedded_arrays(split="train"):
 
 
 def embedded_source(split, image_size=None, *, labeled=True, channels=None, input_context=None):
-    """The `Source` behind `load_embedded` (see `simclr_tf.data.common`)."""
+    """The `Source` behind `load_embedded` (see `simclr_tf.data.arrays.array_source`)."""
     images, labels = load_embedded_arrays(split)
-    if image_size is None:
-        image_size = images.shape[1]
-    image_size = check_positive_int("image_size", image_size)
-    channels = check_channels(channels) or images.shape[-1]
-    total = len(images)
-    start, stop, step = shard_slice(total, input_context)
-    images, labels = images[start:stop:step], labels[start:stop:step]
-    records = tf.data.Dataset.from_tensor_slices((images, labels) if labeled else images)
-
-    def prepare(image):
-        image = resize_to_square(image, image_size)
-        return tf.image.grayscale_to_rgb(image) if channels == 3 else image
-
-    shard = f" (input pipeline {start} of {step})" if step > 1 else ""
-    return Source(
-        records=records,
-        decode=lambda ds: map_images(ds, prepare, labeled),
-        info=DatasetInfo(
-            num_examples=total,
-            num_classes=len(EMBEDDED_CLASS_NAMES),
-            class_names=EMBEDDED_CLASS_NAMES,
-            image_shape=(image_size, image_size, channels),
-        ),
-        num_examples=len(images),
-        where=f"the {EMBEDDED_NAME} {split!r} split{shard}",
-    )
+    return array_source(images, labels, name=EMBEDDED_NAME, split=split,
+                        class_names=EMBEDDED_CLASS_NAMES, image_size=image_size, labeled=labeled,
+                        channels=channels, input_context=input_context)
 
 
 def load_embedded(split, batch_size, image_size=None, *, labeled=True, shuffle=True, seed=None,
