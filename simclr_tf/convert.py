@@ -31,6 +31,9 @@ import os
 
 from absl import app, flags
 
+from simclr_tf.export import export_encoder, save_keras
+from simclr_tf.official import describe, load_official, selfcheck, serving
+
 FLAGS = flags.FLAGS
 
 SIMCLR_FILE = "simclr.keras"
@@ -65,9 +68,6 @@ def convert(
         The `OfficialModel`'s `info` dict, with "self_check" (endpoint -> relative error, or
         None when the input has no function) and the written paths under "files".
     """
-    from simclr_tf.export import export_encoder, save_keras
-    from simclr_tf.official import load_official, selfcheck, serving
-
     if outputs is not None:  # checked before the (long) load
         outputs = [outputs] if isinstance(outputs, str) else list(outputs)
         if not outputs or set(outputs) - set(OUTPUTS):
@@ -121,8 +121,6 @@ def convert(
 
 def main(argv):
     del argv
-    from simclr_tf.official import describe, selfcheck
-
     layer = FLAGS.from_projection_layer
     info = convert(
         FLAGS.checkpoint,

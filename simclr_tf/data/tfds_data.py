@@ -32,6 +32,7 @@ from simclr_tf.data.common import (
     shrink_to_fit,
     with_size,
 )
+from simclr_tf.data.embedded import EMBEDDED_NAME
 
 # tfds names this package is configured and tested for; any tfds image classification dataset
 # with an image feature works.
@@ -43,8 +44,6 @@ KNOWN_TFDS = (
 
 def unknown_name_error(name):
     """A ValueError listing the accepted names and the closest tfds names."""
-    from simclr_tf.data.embedded import EMBEDDED_NAME
-
     # Registered builders only: the community list would need the network.
     names = tfds.list_builders(with_community_datasets=False)
     close = difflib.get_close_matches(name.split("/")[0].split(":")[0], names, n=5)

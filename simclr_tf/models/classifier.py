@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from simclr_tf.augment.base import image_inputs
+from simclr_tf.optimizers import l2
 
 
 FINE_TUNE_AFTER_BLOCK = (-1, 0, 1, 2, 3, 4)
@@ -234,8 +235,6 @@ def exclude_from_decay(optimizer, classifier):
     does. Keras' own optimisers (decoupled `weight_decay`, exclusions only before `build`): the
     head and the 1-D variables are excluded.
     """
-    from simclr_tf.optimizers import l2
-
     opt = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
     if opt is None:
         return

@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 
+import keras
 from absl import logging
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
@@ -222,8 +223,6 @@ def _wanted(items, release):
 
 
 def _progress_bar(total):
-    import keras
-
     return keras.utils.Progbar(total, unit_name="B")
 
 

@@ -5,6 +5,10 @@ import dataclasses
 
 import numpy as np
 
+from simclr_tf.augment.simclr_augment import SimCLRAugment
+from simclr_tf.models.classifier_builder import build_classifier
+from simclr_tf.models.projection_head import ProjectionHead
+
 
 def head_trained(tensors, layout):
     """False when every projection batch norm still has its initial moving statistics."""
@@ -27,8 +31,6 @@ def require(require, layout, source):
 
 
 def projection_head(layout, shapes, input_dim, synchronized_batch_norm):
-    from simclr_tf.models.projection_head import ProjectionHead
-
     dims = [shapes[d.keys["kernel"]][-1] for d, _ in layout.projection]
     hidden = set(dims[:-1])
     return ProjectionHead(
@@ -41,9 +43,6 @@ def projection_head(layout, shapes, input_dim, synchronized_batch_norm):
 
 
 def classifier(layout, shapes, encoder, head, k, image_size, source):
-    from simclr_tf.augment.simclr_augment import SimCLRAugment
-    from simclr_tf.models.classifier_builder import build_classifier
-
     kernel = shapes.get(layout.supervised.keys.get("kernel"))
     reads = encoder.output_dim if k == 0 else head.dense_layers[k - 1].units
     if kernel is None or len(kernel) != 2 or kernel[0] != reads:

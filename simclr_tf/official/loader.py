@@ -7,9 +7,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from simclr_tf.augment.simclr_augment import SimCLRAugment
+from simclr_tf.models.projection_head import ProjectionHead
+from simclr_tf.models.resnet import ResNet
+from simclr_tf.models.simclr import SimCLR
 from simclr_tf.official import heads, releases, selector
 from simclr_tf.official.architecture import infer_architecture
 from simclr_tf.official.assign import Assigner, encoder_layers
+from simclr_tf.official.download import cache_root, download, extract_zip
 from simclr_tf.official.layout import parse_layout
 from simclr_tf.official.reader import CheckpointTensors
 
@@ -36,10 +41,6 @@ class OfficialModel:
         """A `simclr_tf.SimCLR` with this encoder and projection head (a `ProjectionHead` of
         mode "none" when the checkpoint has none), ready for `linear_eval`, `finetune` and
         `distill`; `augment` defaults to `SimCLRAugment(info["image_size"])`."""
-        from simclr_tf.augment.simclr_augment import SimCLRAugment
-        from simclr_tf.models.projection_head import ProjectionHead
-        from simclr_tf.models.simclr import SimCLR
-
         head = self.projection_head or ProjectionHead(mode="none")
         if augment is None:
             augment = SimCLRAugment(self.info["image_size"])
@@ -120,13 +121,9 @@ def load_official(
         )
     release = None
     if releases.looks_like_name(path) and not _exists(path):
-        from simclr_tf.official.download import download
-
         release = releases.get(path)
         path = download(release, cache_dir=cache_dir)
     elif str(path).endswith(".zip") and os.path.isfile(path):
-        from simclr_tf.official.download import cache_root, extract_zip
-
         name = os.path.basename(str(path))[: -len(".zip")]
         path = extract_zip(path, os.path.join(cache_root(cache_dir), "extracted", name))
     tensors = CheckpointTensors(path)
@@ -144,8 +141,6 @@ def load_official(
         )
     arch = infer_architecture(layout, tensors.keys, source)
     heads.require(require, layout, source)
-    from simclr_tf.models.resnet import ResNet
-
     assigner = Assigner(tensors)
     encoder = ResNet(
         depth=arch["depth"],

@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 import tensorflow as tf
+import keras
+import tensorflow_datasets as tfds
 from absl import logging
 
 from simclr_tf.augment.center_crop import CenterCropResize
@@ -71,8 +73,6 @@ def preprocess(images, image_size=PUBLISHED_IMAGE_SIZE):
 
 def imagenet_wnids():
     """The 1,000 ImageNet WordNet ids in label order, from tensorflow-datasets' bundled file."""
-    import tensorflow_datasets as tfds
-
     path = os.path.join(os.path.dirname(tfds.__file__), "datasets", "imagenet2012", "labels.txt")
     with open(path) as f:
         wnids = [line.strip() for line in f if line.strip()]
@@ -91,8 +91,6 @@ def imagenet_names(fetch=True):
         if not os.path.exists(path):
             if not fetch:
                 return None, f"{path} is not cached (fetching was turned off)"
-            import keras
-
             path = keras.utils.get_file(
                 "imagenet_class_index.json", CLASS_INDEX_URL, cache_subdir="models"
             )
@@ -124,8 +122,6 @@ def export_classifier(classifier, path, class_ids=None, class_names=None, overwr
     Returns:
         The version folder.
     """
-    import keras
-
     num_classes = classifier.num_classes
     if class_ids is None:
         class_ids = (
@@ -195,8 +191,6 @@ def _track_raw_variables(archive):
     TensorFlow variables its functions capture; the checkpoint then holds every weight twice
     (`variables/` and `_all_variables/`), twice the disk for a 3.5 GB model. The same objects in
     both lists are written once. Skipped where the archive's internals differ."""
-    import keras
-
     tracked = getattr(archive, "_tf_trackable", None)
     if tracked is None:
         return

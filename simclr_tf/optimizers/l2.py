@@ -13,6 +13,8 @@ same update as the loss term without building it into every model's loss.
 import keras
 from keras import ops
 
+from simclr_tf.optimizers.lars import LARS
+
 OPTIMIZERS = ("lars", "momentum", "adam")
 
 
@@ -115,8 +117,6 @@ def build_optimizer(name, learning_rate, momentum=0.9, weight_decay=0.0):
     - `adam`: `AdamWithL2`, L2 term (not AdamW).
     Call `exclude_from_decay(optimizer, model)` for the reference's exclusions (batch norm).
     """
-    from simclr_tf.optimizers.lars import LARS
-
     if name == "lars":
         return LARS(learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay)
     if name == "momentum":

@@ -11,10 +11,12 @@ DIR/results.csv, DIR/figure.png and one folder per cell and seed under DIR/cells
 docs/study.md.
 """
 
+import tensorflow as tf
 from absl import app, flags
 
 from simclr_tf import train  # defines --workdir (and --config, unused here), shared
 from simclr_tf.study.budgets import BUDGETS
+from simclr_tf.study.runner import run_study
 from simclr_tf.study.studies import STUDIES
 
 _WORKDIR = train._WORKDIR
@@ -29,10 +31,6 @@ _SEEDS = flags.DEFINE_list("seeds", None, "Seeds of every cell (default: 0,1,2 a
 
 def main(argv):
     del argv
-    import tensorflow as tf
-
-    from simclr_tf.study.runner import run_study
-
     tf.get_logger().setLevel("ERROR")
     if not _STUDY.value or not _WORKDIR.value:
         raise app.UsageError("Both --study and --workdir are required.")
