@@ -13,7 +13,7 @@ from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.models.simclr import SimCLR
 from simclr_tf import data, optimizers
-from simclr_tf.config import data_options
+from simclr_tf.config import apply_deprecated_keys, data_options
 from simclr_tf.optimizers.schedules import WarmupCosine
 
 
@@ -100,7 +100,9 @@ def build_augment(config):
 
 def build_pretrainer(config, num_classes=None):
     """The `SimCLR` model of a config; `num_classes` enables the online probe (None or 0, as
-    the info of unlabelled data says: no probe)."""
+    the info of unlabelled data says: no probe). A deprecated key the config still sets (the
+    top-level `temperature`) is moved to its new place first (`config.apply_deprecated_keys`)."""
+    apply_deprecated_keys(config)
     m = config.model
     return SimCLR(
         encoder=build_encoder(config),
@@ -111,7 +113,7 @@ def build_pretrainer(config, num_classes=None):
             synchronized_batch_norm=None if m.synchronized_batch_norm else False,
         ),
         augment=build_augment(config),
-        temperature=config.temperature,
+        temperature=config.loss.temperature,
         hidden_norm=config.hidden_norm,
         num_classes=num_classes if m.probe and num_classes else None,
         probe_weight_decay=config.optimizer.weight_decay,

@@ -70,14 +70,17 @@ def default_config():
     c.augment.asymmetric = False
 
     # === Objective and optimiser ===
-    c.temperature = 0.1
     c.hidden_norm = True
     # The contrastive loss (paper Table 2 / 4): nt_xent | nt_logistic | margin_triplet;
     # `semi_hard` (the latter two) and `margin` (margin_triplet) are ignored by nt_xent.
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "nt_xent"
+    c.loss.temperature = 0.1  # tau of every loss (margin_triplet: its logged metrics only)
     c.loss.semi_hard = False
     c.loss.margin = 0.4
+    # Deprecated: the former place of `loss.temperature`, still read (`apply_deprecated_keys`:
+    # a value set here moves there, with a warning). Unset (None) in new configs.
+    c.temperature = ml_collections.config_dict.placeholder(float)
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "lars"  # lars | momentum (Nesterov) | adam: simclr_tf.optimizers
     c.optimizer.base_learning_rate = 0.3
@@ -153,6 +156,62 @@ def default_config():
     c.distill.temperature = 1.0
     c.distill.alpha = 1.0  # weight of the distillation loss; 1 - alpha on the labelled loss
     return c
+
+
+# Former keys -> where they live now. Each old key stays in the schema as an unset placeholder,
+# so config files, `--config.KEY` overrides and saved config.json files that set it still load.
+DEPRECATED_KEYS = {"temperature": "loss.temperature"}
+
+
+def apply_deprecated_keys(config, overrides=None):
+    """Moves each deprecated key's value to its new key, in place, with a one-line warning.
+
+    Every path a config reaches the model by calls this: the training command (with its
+    command line's overrides, before anything runs) and `builders.build_pretrainer` (the study,
+    Python callers, and the config.json of an older run that an evaluation mode reloads).
+    Idempotent: the old key is unset once moved.
+
+    Args:
+        config: a ConfigDict of `default_config()`'s schema.
+        overrides: the `--config.KEY` values given on the command line (dotted key -> value),
+            or None. A key given there beats the same setting made in the config file: the old
+            key on the command line replaces a file's new key, and the reverse.
+
+    Returns:
+        `config`.
+
+    Raises:
+        ValueError: both keys set to different values at the same level (both on the command
+            line, or both in the config; a new key still at its default counts as unset).
+    """
+    from absl import logging
+
+    overrides = overrides or {}
+    defaults = default_config()
+    for old, new in DEPRECATED_KEYS.items():
+        value = config.get(old)
+        if value is None:
+            continue
+        *parents, leaf = new.split(".")
+        node, default = config, defaults
+        for part in parents:
+            node, default = node[part], default[part]
+        current = node[leaf]
+        old_cli, new_cli = old in overrides, new in overrides
+        new_set = new_cli or current != default[leaf]
+        if new_set and current != value and old_cli == new_cli:
+            raise ValueError(
+                f"`{old}` is the deprecated name of `{new}`; both are set, to different values. "
+                f"Set `{new}` only. Received: {old}={value}, {new}={current}"
+            )
+        kept = current if new_cli and not old_cli else value
+        logging.warning(
+            "Config key `%s` is deprecated: use `%s` (%s=%s%s).", old, new, new, kept,
+            "" if kept == value else f", from the command line; {old}={value} ignored",
+        )
+        node[leaf] = kept
+        config[old] = None
+    return config
 
 
 def resolve(config, num_train_examples, num_replicas=1):

@@ -37,13 +37,14 @@ def pretrain(config, workdir):
 
     from simclr_tf import builders, callbacks, data
     from simclr_tf import workdir as wd
-    from simclr_tf.config import data_options, resolve
+    from simclr_tf.config import apply_deprecated_keys, data_options, resolve
     from simclr_tf.distribute import get_strategy
     from simclr_tf.evaluation.report import evaluation_report, retrieval_grid
     from simclr_tf.export import export_encoder
 
     started = time.time()
     # === Set-up ===
+    apply_deprecated_keys(config)  # so config.json holds the keys where they live now
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     strategy = get_strategy(config.tpu or None)
@@ -138,6 +139,19 @@ def pretrain(config, workdir):
     return model, summary
 
 
+def command_config():
+    """The `--config` file's config with its `--config.KEY` overrides, deprecated keys moved to
+    their new place (`simclr_tf.config.apply_deprecated_keys`, told which keys the command line
+    set, so `--config.temperature=0.5` beats a file's `loss.temperature`); None without
+    `--config`. Raises ValueError on conflicting old and new keys."""
+    from simclr_tf.config import apply_deprecated_keys
+
+    config = _CONFIG.value
+    if config is not None:
+        apply_deprecated_keys(config, config_flags.get_override_values(flags.FLAGS["config"]))
+    return config
+
+
 def check_overrides(argv):
     """Unknown `--config.KEY` overrides: a short error listing the valid keys, not a traceback."""
     from simclr_tf.config import config_keys, default_config
@@ -187,7 +201,11 @@ def quiet_logs(verbosity):
 def main(argv):
     del argv
     quiet_logs(flags.FLAGS.verbosity)
-    config, workdir = _CONFIG.value, _WORKDIR.value
+    try:
+        config = command_config()
+    except ValueError as e:
+        raise app.UsageError(str(e)) from e
+    workdir = _WORKDIR.value
     if config is None or not workdir:
         raise app.UsageError("Both --config and --workdir are required.")
     if config.mode == "supervised":

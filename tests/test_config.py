@@ -4,9 +4,15 @@ checks. The `tf_configs/*.py` files are tested in tests/test_configs.py; how eac
 objects built from it, in tests/test_builders.py.
 """
 
+import json
+import os
+import textwrap
+
 import pytest
 
 from simclr_tf.config import (
+    DEPRECATED_KEYS,
+    apply_deprecated_keys,
     check_data,
     check_epochs,
     config_keys,
@@ -42,6 +48,7 @@ REFERENCE = {
     "augment.asymmetric": False,
     "hidden_norm": True,
     "loss.name": "nt_xent",
+    "loss.temperature": 0.1,
     "loss.semi_hard": False,
     "optimizer.name": "lars",
     "optimizer.base_learning_rate": 0.3,
@@ -76,9 +83,157 @@ def test_defaults_are_the_reference(key):
 
 def test_default_temperature_is_the_reference():
     config = default_config()
-    # The key may sit beside the other loss options (`loss.temperature`) or at the top level.
-    temperature = config.loss.get("temperature", None)
-    assert (temperature if temperature is not None else config.temperature) == 0.1
+    # Beside the other loss options; the former top-level key is an unset placeholder.
+    assert config.loss.temperature == 0.1 and type(config.loss.temperature) is float
+    assert config.temperature is None
+    assert DEPRECATED_KEYS == {"temperature": "loss.temperature"}
+    assert apply_deprecated_keys(config).loss.temperature == 0.1  # nothing to move
+
+
+# === The deprecated top-level `temperature`: every way a config arrives ===
+
+_SMALL = "c.image_size = 32\nc.model.depth = 18\nc.model.width_multiplier = 0.0625\n"
+
+
+def _config_file(tmp_path, body):
+    """A config file as a user's: the defaults at a size that builds fast, plus `body`."""
+    path = tmp_path / "my_config.py"
+    path.write_text(
+        "from simclr_tf.config import default_config\n\n\ndef get_config():\n"
+        "    c = default_config()\n" + textwrap.indent(_SMALL + body, "    ")
+        + "    return c\n"
+    )
+    return str(path)
+
+
+def _parse(monkeypatch, argv):
+    """Parses the training command's flags; returns the clean-up to call after."""
+    from absl import flags
+
+    monkeypatch.setattr("sys.argv", argv)  # config_flags reads the overrides from sys.argv
+    flags.FLAGS(argv)
+
+    def clean_up():
+        flags.FLAGS.unparse_flags()
+        # config_flags defines a flag per override; a second parse of the same one would be a
+        # DuplicateFlagError.
+        for name in [n for n in flags.FLAGS if n.startswith("config.")]:
+            delattr(flags.FLAGS, name)
+
+    return clean_up
+
+
+def _command_config(monkeypatch, path, *overrides):
+    """The config the training command runs: the file, its overrides, the alias applied."""
+    from simclr_tf import train
+
+    clean_up = _parse(monkeypatch, ["train", f"--config={path}", "--workdir=unused", *overrides])
+    try:
+        return train.command_config()
+    finally:
+        clean_up()
+
+
+def _model_temperature(config):
+    from simclr_tf import builders
+
+    return builders.build_pretrainer(config).temperature
+
+
+def _deprecations(caplog):
+    return [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+
+
+def test_new_temperature_key_reaches_the_model(tmp_path, monkeypatch, caplog):
+    config = _command_config(monkeypatch, _config_file(tmp_path, "c.loss.temperature = 0.3\n"))
+    assert (config.loss.temperature, config.temperature) == (0.3, None)
+    assert _model_temperature(config) == 0.3
+    config = _command_config(monkeypatch, _config_file(tmp_path, ""), "--config.loss.temperature=0.4")
+    assert _model_temperature(config) == 0.4
+    assert not _deprecations(caplog)
+
+
+def test_old_temperature_key_in_a_config_file_means_the_new_one(tmp_path, monkeypatch, caplog):
+    config = _command_config(monkeypatch, _config_file(tmp_path, "c.temperature = 0.3\n"))
+    assert (config.loss.temperature, config.temperature) == (0.3, None)
+    assert _model_temperature(config) == 0.3
+    (warning,) = _deprecations(caplog)
+    assert "`temperature` is deprecated: use `loss.temperature`" in warning
+    assert "\n" not in warning
+    # Both set in the file to the same value: no conflict.
+    same = _config_file(tmp_path, "c.temperature = 0.3\nc.loss.temperature = 0.3\n")
+    assert _command_config(monkeypatch, same).loss.temperature == 0.3
+
+
+def test_old_temperature_override_means_the_new_one(tmp_path, monkeypatch, caplog):
+    plain = _config_file(tmp_path, "")
+    config = _command_config(monkeypatch, plain, "--config.temperature=0.5")
+    assert (config.loss.temperature, config.temperature) == (0.5, None)
+    assert _model_temperature(config) == 0.5
+    assert len(_deprecations(caplog)) == 1
+    # The command line beats the file, whichever key each uses (the configs in tf_configs set
+    # the new key; `--config.temperature` on them still changes it).
+    new_in_file = _config_file(tmp_path, "c.loss.temperature = 0.3\n")
+    assert _command_config(monkeypatch, new_in_file, "--config.temperature=0.5").loss.temperature == 0.5
+    old_in_file = _config_file(tmp_path, "c.temperature = 0.3\n")
+    config = _command_config(monkeypatch, old_in_file, "--config.loss.temperature=0.4")
+    assert (config.loss.temperature, config.temperature) == (0.4, None)
+    assert "temperature=0.3 ignored" in _deprecations(caplog)[-1]
+
+
+def test_old_temperature_key_in_a_saved_config_json_means_the_new_one(tmp_path, caplog):
+    """An older run's config.json (top-level `temperature`, no `loss.temperature`), as the
+    evaluation modes reload it to rebuild its checkpoint's model."""
+    from simclr_tf.evaluation.pretrained import run_config
+
+    saved = default_config().to_dict()
+    del saved["loss"]["temperature"]
+    saved.update(temperature=0.7, image_size=32)
+    saved["model"].update(depth=18, width_multiplier=0.0625)
+    (tmp_path / "config.json").write_text(json.dumps({"config": saved, "derived": {}}))
+    weights = os.path.join(tmp_path, "checkpoints", "ckpt-000002", "model.weights.h5")
+    config = run_config(weights, None)
+    assert _model_temperature(config) == 0.7
+    assert (config.loss.temperature, config.temperature) == (0.7, None)
+    assert len(_deprecations(caplog)) == 1
+    # A config.json of today's schema (`temperature` null) loads as written.
+    saved = default_config().to_dict()
+    saved["loss"]["temperature"] = 0.3
+    saved.update(image_size=32)
+    saved["model"].update(depth=18, width_multiplier=0.0625)
+    (tmp_path / "config.json").write_text(json.dumps({"config": saved, "derived": {}}))
+    assert _model_temperature(run_config(weights, None)) == 0.3
+
+
+def test_conflicting_temperature_keys_are_an_error_naming_both(tmp_path, monkeypatch):
+    from absl import app
+
+    from simclr_tf import train
+
+    match = r"`temperature` is the deprecated name of `loss.temperature`.*temperature=0.5.*" \
+        r"loss.temperature=0.3"
+    both = _config_file(tmp_path, "c.temperature = 0.5\nc.loss.temperature = 0.3\n")
+    with pytest.raises(ValueError, match=match):
+        _command_config(monkeypatch, both)
+    plain = _config_file(tmp_path, "")
+    with pytest.raises(ValueError, match=match):
+        _command_config(monkeypatch, plain, "--config.temperature=0.5", "--config.loss.temperature=0.3")
+    config = default_config()
+    config.temperature, config.loss.temperature = 0.5, 0.3
+    with pytest.raises(ValueError, match=match):
+        apply_deprecated_keys(config)
+    with pytest.raises(ValueError, match=match):
+        _model_temperature(config)
+    # The training command: a usage error, before the work directory exists.
+    workdir = tmp_path / "run"
+    clean_up = _parse(monkeypatch, ["train", f"--config={plain}", f"--workdir={workdir}",
+                                    "--config.temperature=0.5", "--config.loss.temperature=0.3"])
+    try:
+        with pytest.raises(app.UsageError, match=match):
+            train.main([])
+    finally:
+        clean_up()
+    assert not workdir.exists()
 
 
 def test_resolve_derives_steps_and_learning_rate():

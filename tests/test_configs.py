@@ -91,7 +91,7 @@ def test_reference_recipes():
     )
     # The README's CIFAR-10 command leaves num_proj_layers at run.py's default, 3.
     assert r18.model.head_num_layers == 3 and r18.model.cifar_stem is None
-    recipe = (r18.batch_size, r18.epochs, r18.temperature, r18.optimizer.weight_decay)
+    recipe = (r18.batch_size, r18.epochs, r18.loss.temperature, r18.optimizer.weight_decay)
     assert recipe == (512, 1000, 0.5, 1e-4)
     assert v1.augment.brightness_mode == "simclrv1" and v2.augment.brightness_mode == "simclrv2"
     for path in CONFIGS:

@@ -24,7 +24,7 @@ def get_config(arg=None):
     c.model.depth = 50
     c.model.head_num_layers = 2
     c.model.probe = False
-    c.temperature = 0.5
+    c.loss.temperature = 0.5
     c.optimizer.base_learning_rate = 1.0
     c.optimizer.weight_decay = 1e-6
     return c

@@ -70,7 +70,7 @@ def base_config(budget, dataset=None, seed=0):
         c.model.head_num_layers = 2  # SimCLR v1
         c.batch_size = 4096
         c.epochs = 100
-        c.temperature = 0.1
+        c.loss.temperature = 0.1
         c.optimizer.weight_decay = 1e-6
         # Linear evaluation as the reference's (tf_configs/imagenet_linear_eval.py): the frozen
         # encoder trained through on random crops, not cached features.
@@ -95,7 +95,7 @@ def base_config(budget, dataset=None, seed=0):
     # The reference's kernel rule gives radius 0 (no blur) below 20 px: at 16 px a cell that
     # names blur would test nothing. A 3-tap kernel at least is what blur means here.
     c.augment.blur_min_radius = 1
-    c.temperature = 0.5
+    c.loss.temperature = 0.5
     c.optimizer.base_learning_rate = 1.0
     c.optimizer.weight_decay = 1e-4
     c.eval.epochs = 30
@@ -106,7 +106,7 @@ def base_config(budget, dataset=None, seed=0):
         c.model.width_multiplier = 0.125
         c.batch_size = 128
         # At batch 128 tau 0.2 learned faster than the CIFAR command's 0.5 (docs/study.md).
-        c.temperature = 0.2
+        c.loss.temperature = 0.2
         c.epochs = 4  # replaced per study by `small_epochs`
         c.warmup_epochs = 1
         return c

@@ -101,7 +101,7 @@ def loss_function(budget):
     for name, sh, key, value in grid:
         loss = name + (" (sh)" if sh else "")
         overrides = {"loss.name": name, "loss.semi_hard": sh}
-        overrides["loss.margin" if key == "margin" else "temperature"] = value
+        overrides[f"loss.{key}"] = value
         cells.append(_cell(
             f"{name}{'-sh' if sh else ''}-{key[0]}{value}", {"loss": loss, key: value}, overrides,
         ))
@@ -115,7 +115,7 @@ def temperature(budget):
         grid = [(True, 0.5), (False, 10.0)]
     return [
         _cell(f"l2{'yes' if norm else 'no'}-t{t}", {"l2_norm": norm, "temperature": t},
-              {"hidden_norm": norm, "temperature": t})
+              {"hidden_norm": norm, "loss.temperature": t})
         for norm, t in grid
     ]
 
