@@ -9,8 +9,6 @@ whole suite). `test_every_key_is_covered` fails when a key is added to these blo
 test here.
 """
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,7 +18,7 @@ from simclr_tf.augment import ComposedAugment, SimCLRAugment
 from simclr_tf.config import default_config, resolve
 from simclr_tf.optimizers import LARS
 from simclr_tf.optimizers.l2 import AdamWithL2, SGDWithL2
-from tests.test_configs import CONFIGS, load
+from tests.test_configs import CONFIGS, config_id, load
 
 
 def _config(layer):
@@ -103,7 +101,7 @@ def test_seed_and_image_size_reach_the_layer():
     assert not np.allclose(SimCLRAugment(24, seed=8)(images), SimCLRAugment(24, seed=7)(images))
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.basename(p)[:-3])
+@pytest.mark.parametrize("path", CONFIGS, ids=config_id)
 def test_each_config_file_trains_with_its_augmentation(path):
     """The shipped configs, CIFAR's `blur = False` and colour strength 0.5 among them."""
     config = load(path)

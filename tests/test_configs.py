@@ -19,25 +19,42 @@ from simclr_tf.optimizers import LARS, SGDWithL2
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(glob.glob(os.path.join(ROOT, "tf_configs", "*.py")))
+# Configs whose get_config takes an argument (`--config=FILE.py:ARG`): one entry per value.
+CONFIG_ARGS = {"imagenet_finetune.py": ("1pct", "10pct")}
+CONFIGS = sorted(
+    f"{path}:{arg}" if os.path.basename(path) in CONFIG_ARGS else path
+    for path in glob.glob(os.path.join(ROOT, "tf_configs", "*.py"))
+    for arg in CONFIG_ARGS.get(os.path.basename(path), (None,))
+)
 # Training-set sizes (tfds metadata) for the derived values; the embedded set's is its own.
 SIZES = {"cifar10": 50000, "imagenet2012": 1281167, "stl10": 105000, "embedded_fashion_mnist": 10000,
          "dir:": 1000}  # folder.py: the folder comes from the command line
 
 
 def load(path, module=False):
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    """A config file's config, as config_flags loads it (by path; `FILE.py:ARG` passes ARG to
+    its get_config), or the module."""
+    path, colon, arg = path.partition(".py:")
+    path = path if colon else path[:-3]
+    spec = importlib.util.spec_from_file_location(os.path.basename(path), path + ".py")
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
-    return loaded if module else loaded.get_config()
+    return loaded if module else loaded.get_config(*([arg] if colon else []))
+
+
+def config_id(path):
+    """A test id: `cifar10_r18`, `imagenet_finetune:1pct`."""
+    return os.path.basename(path).replace(".py", "")
 
 
 def test_every_config_is_listed():
     names = {os.path.basename(p) for p in CONFIGS}
     assert {"cifar10_r18.py", "imagenet_linear_eval.py", "imagenet_v1.py"} <= names
+    assert {"imagenet_finetune_1pct.py", "imagenet_finetune_10pct.py",
+            "imagenet_finetune.py:1pct", "imagenet_finetune.py:10pct"} <= names
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.basename(p)[:-3])
+@pytest.mark.parametrize("path", CONFIGS, ids=config_id)
 def test_config_loads_resolves_and_builds(path):
     config = load(path)
     assert config_keys(config) == config_keys(default_config())  # no stray or missing key
@@ -96,6 +113,52 @@ def test_reference_recipes():
     assert v1.augment.brightness_mode == "simclrv1" and v2.augment.brightness_mode == "simclrv2"
     for path in CONFIGS:
         assert load(path).precision == "float32", path  # the papers ran in float32
+
+
+def _get(config, dotted):
+    for part in dotted.split("."):
+        config = config[part]
+    return config
+
+
+def test_finetune_configs_share_one_protocol(tmp_path, monkeypatch):
+    """The 1 % and 10 % fine-tuning configs are `imagenet_finetune.py`'s two subsets: they
+    differ in `eval.label_fraction` and `eval.epochs` only, and each named file is the shared
+    file's config for its subset, also when config_flags loads it by a path relative to
+    another directory."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    folder = os.path.join(ROOT, "tf_configs")
+    one, ten = (load(os.path.join(folder, f"imagenet_finetune_{n}.py")) for n in ("1pct", "10pct"))
+    assert (one.eval.label_fraction, one.eval.epochs) == (0.01, 60)
+    assert (ten.eval.label_fraction, ten.eval.epochs) == (0.1, 30)
+    differ = {key for key in config_keys(one) if _get(one, key) != _get(ten, key)}
+    assert differ == {"eval.label_fraction", "eval.epochs"}
+    # The protocol (the reference's full-network fine-tuning command).
+    e = one.eval
+    assert (one.mode, one.dataset, one.eval_split, one.model.head_num_layers) == (
+        "finetune", "imagenet2012", "validation", 3)
+    assert (e.from_projection_layer, e.fine_tune_after_block, e.batch_size, e.optimizer) == (
+        1, -1, 1024, "lars")
+    assert (e.base_learning_rate, e.learning_rate_scaling, e.weight_decay, e.warmup_epochs) == (
+        0.005, "sqrt", 0.0, 0)
+    shared = os.path.join(folder, "imagenet_finetune.py")
+    for subset, named in (("1pct", one), ("10pct", ten)):
+        assert load(f"{shared}:{subset}").to_dict() == named.to_dict()
+    with pytest.raises(ValueError, match=r"imagenet_finetune.py:1pct or :10pct"):
+        load(shared)
+    # As the training command loads them: config_flags, by path, from elsewhere.
+    monkeypatch.chdir(tmp_path)
+    for subset, named in (("1pct", one), ("10pct", ten)):
+        for path in (os.path.relpath(os.path.join(folder, f"imagenet_finetune_{subset}.py")),
+                     os.path.relpath(shared) + f":{subset}"):
+            values = flags.FlagValues()
+            config_flags.DEFINE_config_file("config", None, "", flag_values=values)
+            argv = ["train", f"--config={path}"]
+            monkeypatch.setattr("sys.argv", argv)
+            values(argv)
+            assert values.config.to_dict() == named.to_dict(), path
 
 
 @pytest.mark.parametrize(

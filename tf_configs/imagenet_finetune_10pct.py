@@ -4,44 +4,24 @@
         --workdir=gs://BUCKET/simclr_v2_ft10 --config.eval.checkpoint=gs://BUCKET/simclr_v2 \
         --config.tpu=local
 
-`eval.checkpoint` is a `tf_configs/imagenet_v2.py` pretraining run (3-layer projection head; its
-config.json supplies the architecture). `eval.label_fraction=0.1` reads the official subset
-`imagenet2012_subset/10pct` through tfds (prepared from the same manual ImageNet download);
-the test is the full validation split.
-Protocol, as the reference's full-network fine-tuning command for 1 % (`--fine_tune_after_block=-1
---zero_init_logits_layer=True --global_bn=True --optimizer=lars --learning_rate=0.005
---learning_rate_scaling=sqrt --weight_decay=0 --train_batch_size=1024 --warmup_epochs=0
---num_proj_layers=3 --ft_proj_selector=1`) with the paper's 30 epochs for 10 %: the whole network trains from the
-first projection-head layer (layers 2 and 3 are dropped), a zero-initialised linear head, LARS
-at 0.005 x sqrt(1024) = 0.16 with cosine decay, no weight decay, no warmup, global batch norm,
-random crops and flips only, float32 (`--config.precision=mixed_bfloat16`: faster, a
-deviation), batch 1024, 30 epochs.
+The same as `--config=tf_configs/imagenet_finetune.py:10pct`, which holds the protocol (the
+reference's full-network fine-tuning: from projection layer 1, LARS 0.005 x sqrt(1024), no
+weight decay, batch 1024) on `imagenet2012_subset/10pct` (`eval.label_fraction=0.1`) for
+30 epochs (the paper's).
 Expected result: 68.4 % top-1 for ResNet-50 (1x) pretrained with SimCLRv2 (the paper's figure).
 Expected runtime: not measured here (an accelerator job: the 10 % subset is about
 128,000 images).
 """
 
-from simclr_tf.config import default_config
+import os
+import runpy
+
+# config_flags loads a config file by its path, not as a module of a package, so the shared
+# definition is read by its path too.
+_FINETUNE = runpy.run_path(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_finetune.py")
+)
 
 
 def get_config(arg=None):
-    c = default_config()
-    c.mode = "finetune"
-    c.dataset = "imagenet2012"
-    c.train_split = "train"
-    c.eval_split = "validation"
-    c.image_size = 224
-    # The architecture, used only when eval.checkpoint carries no config.json.
-    c.model.depth = 50
-    c.model.head_num_layers = 3
-    c.eval.label_fraction = 0.1
-    c.eval.from_projection_layer = 1
-    c.eval.fine_tune_after_block = -1
-    c.eval.epochs = 30
-    c.eval.batch_size = 1024
-    c.eval.optimizer = "lars"
-    c.eval.base_learning_rate = 0.005
-    c.eval.learning_rate_scaling = "sqrt"
-    c.eval.weight_decay = 0.0
-    c.eval.warmup_epochs = 0
-    return c
+    return _FINETUNE["get_config"]("10pct")
