@@ -327,7 +327,7 @@ def pretrain_notebook():
                                               overwrite=True)
 
             # The export reproduces the model's own features (evaluation crop, inference mode).
-            exported = simclr_tf.evaluation.ExportedEncoder(export_dir)
+            exported = simclr_tf.protocols.ExportedEncoder(export_dir)
             check = simclr_tf.data.take(sample_images, slice(0, 8))
             if isinstance(check, dict):  # a canvas of several sizes: the export takes one size
                 height, width = check["image_size"][0].numpy()
@@ -410,7 +410,8 @@ def linear_eval_notebook():
             from IPython.display import Markdown, display
 
             import simclr_tf
-            from simclr_tf.evaluation import extract_features, load_pretrained, train_linear_classifier
+            from simclr_tf.evaluation import load_pretrained
+            from simclr_tf.protocols import extract_features, train_linear_classifier
 
             tf.get_logger().setLevel("ERROR")  # retracing notices of the short predict calls
             keras.utils.set_random_seed(SEED)

@@ -34,7 +34,7 @@ from simclr_tf.augment import (  # noqa: E402
 from simclr_tf import data  # noqa: E402,F401  (simclr_tf.data.get_dataset after `import simclr_tf`)
 from simclr_tf.callbacks import KNNMonitor, ResumableCheckpoint, ViewSummary  # noqa: E402
 from simclr_tf.distribute import check_global_batch, get_strategy  # noqa: E402
-from simclr_tf.evaluation import (  # noqa: E402
+from simclr_tf.protocols import (  # noqa: E402
     Classifier,
     Distiller,
     build_classifier,

@@ -25,7 +25,8 @@ def train_supervised(config, workdir):
     from simclr_tf.config import resolve
     from simclr_tf.distribute import get_strategy
     from simclr_tf.models.classifier import Classifier
-    from simclr_tf.evaluation.finetune import OPTIMIZERS, evaluate_classifier, fine_tune
+    from simclr_tf.optimizers.l2 import OPTIMIZERS
+    from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
     from simclr_tf.evaluation.report import write_json
     from simclr_tf.evaluation.splits import Split
     from simclr_tf.workdir import prepare_workdir, save_config

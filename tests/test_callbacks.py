@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 
 from simclr_tf.callbacks import CSVHistory, KNNMonitor, ResumableCheckpoint
-from simclr_tf.evaluation.features import extract_features
-from simclr_tf.evaluation.knn import knn_accuracy
+from simclr_tf.protocols.features import extract_features
+from simclr_tf.protocols.knn import knn_accuracy
 
 
 def _ram_dir():

@@ -12,7 +12,8 @@ from simclr_tf import builders
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.config import check_epochs, config_keys, default_config, resolve
 from simclr_tf.models.classifier import Classifier
-from simclr_tf.evaluation.finetune import fine_tune, scheduled_optimizer
+from simclr_tf.protocols.finetune import fine_tune
+from simclr_tf.protocols.recipe import OptimizerSettings
 from simclr_tf.evaluation.modes import _training_kwargs
 from simclr_tf.models.resnet import ResNet
 from simclr_tf.optimizers import LARS, SGDWithL2
@@ -70,10 +71,11 @@ def test_config_loads_resolves_and_builds(path):
     else:
         e = config.eval
         n = int(n * e.label_fraction)
-        optimizer, per_epoch = scheduled_optimizer(
-            e.optimizer, e.base_learning_rate, e.learning_rate_scaling, e.batch_size, e.epochs, n,
-            e.warmup_epochs, e.momentum, e.weight_decay,
+        settings = OptimizerSettings(
+            e.optimizer, e.base_learning_rate, e.learning_rate_scaling, e.momentum, e.weight_decay,
+            e.warmup_epochs,
         )
+        optimizer, per_epoch = settings.scheduled_optimizer(e.batch_size, e.epochs, n)
         assert per_epoch == -(-n // e.batch_size)
         assert optimizer._learning_rate.total_steps == n * e.epochs // e.batch_size + 1
     # The model at tiny size: width 1/16, 32 px, the stem the full-size config would get. Configs
@@ -171,10 +173,7 @@ def test_linear_eval_configs_are_the_readme_commands(name, batch, epochs, wd):
     assert config.mode == "linear_eval" and e.augment  # through the encoder, crop + flip
     assert (e.batch_size, e.epochs, e.weight_decay, e.warmup_epochs) == (batch, epochs, wd, 0)
     kwargs = _training_kwargs(config)
-    optimizer, _ = scheduled_optimizer(
-        kwargs["optimizer"], kwargs["base_learning_rate"], kwargs["learning_rate_scaling"], batch,
-        epochs, 50000, kwargs["warmup_epochs"], kwargs["momentum"], kwargs["weight_decay"],
-    )
+    optimizer, _ = kwargs["optimizer_settings"].scheduled_optimizer(batch, epochs, 50000)
     assert isinstance(optimizer, SGDWithL2) and optimizer.nesterov and optimizer.momentum == 0.9
     assert optimizer.weight_decay == wd
     assert float(optimizer._learning_rate(0)) == pytest.approx(0.1 * batch / 256)

@@ -148,8 +148,8 @@ def test_pretraining_on_a_folder_of_several_sizes(tmp_path):
 
 def test_arrays_of_several_sizes_are_canvases_for_features_and_fine_tuning(tmp_path):
     from simclr_tf.data import load_arrays, num_images, take
-    from simclr_tf.evaluation.features import extract_features
-    from simclr_tf.evaluation.finetune import training_dataset
+    from simclr_tf.protocols.features import extract_features
+    from simclr_tf.protocols.recipe import training_dataset
 
     rng = np.random.default_rng(2)
     for i, (h, w) in enumerate([(30, 40), (40, 18), (20, 20)]):

@@ -10,8 +10,8 @@ from helpers.tiny import small_encoder
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
 from simclr_tf.models.classifier import Classifier
-from simclr_tf.evaluation.distill import Distiller, distill, distillation_loss
-from simclr_tf.evaluation.finetune import evaluate_classifier, fine_tune
+from simclr_tf.protocols.distill import Distiller, distill, distillation_loss
+from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
 from simclr_tf.models.resnet import ResNet
 
 

@@ -19,8 +19,9 @@ from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
 from simclr_tf.models.classifier import Classifier
 from simclr_tf.models.classifier_builder import build_classifier, fine_tune_augment
-from simclr_tf.evaluation.finetune import build_optimizer, evaluate_classifier, fine_tune
-from simclr_tf.evaluation.linear_eval import frozen_batch_norm_in_training_mode
+from simclr_tf.optimizers.l2 import build_optimizer
+from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
+from simclr_tf.protocols.linear_eval import frozen_batch_norm_in_training_mode
 from simclr_tf.models.batch_norm import BatchNormalization, resolve_synchronized
 from simclr_tf.models.projection_head import ProjectionHead
 from simclr_tf.models.resnet import ResNet
@@ -296,8 +297,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np, tensorflow as tf
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.models.classifier import Classifier
-from simclr_tf.evaluation.distill import distill
-from simclr_tf.evaluation.finetune import fine_tune
+from simclr_tf.protocols.distill import distill
+from simclr_tf.protocols.finetune import fine_tune
 from simclr_tf.models.resnet import ResNet
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()

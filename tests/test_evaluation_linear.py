@@ -10,11 +10,11 @@ from helpers.tiny import tiny_config
 from simclr_tf.augment.simclr_augment import SimCLRAugment
 from simclr_tf.data import load_embedded_arrays
 from simclr_tf.models.classifier_builder import build_classifier
-from simclr_tf.evaluation.exported import ExportedEncoder
-from simclr_tf.evaluation.features import extract_dataset_features, extract_features
-from simclr_tf.evaluation.knn import knn_accuracy
-from simclr_tf.evaluation.finetune import fine_tune
-from simclr_tf.evaluation.linear_eval import frozen_batch_norm_in_training_mode, linear_evaluation
+from simclr_tf.protocols.exported import ExportedEncoder
+from simclr_tf.protocols.features import extract_dataset_features, extract_features
+from simclr_tf.protocols.knn import knn_accuracy
+from simclr_tf.protocols.finetune import fine_tune
+from simclr_tf.protocols.linear_eval import frozen_batch_norm_in_training_mode, linear_evaluation
 from simclr_tf.evaluation.modes import check_mode_config
 from simclr_tf.export import export_encoder
 from simclr_tf.models.projection_head import ProjectionHead

@@ -10,8 +10,8 @@ import pytest
 from helpers.tiny import tiny_config
 
 from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
-from simclr_tf.evaluation.exported import ExportedEncoder
-from simclr_tf.evaluation.label_fractions import labelled_dataset, stratified_fraction
+from simclr_tf.protocols.exported import ExportedEncoder
+from simclr_tf.protocols.label_fractions import labelled_dataset, stratified_fraction
 from simclr_tf.evaluation.modes import run_mode
 from simclr_tf.evaluation.pretrained import load_pretrained
 

@@ -105,3 +105,38 @@ def test_a_cycle_added_on_purpose_is_found(tmp_path):
     path.write_text(path.read_text() + "\n\ndef _loop():\n    from simclr_tf import train\n")
     found = cycles(module_imports(str(copy)))
     assert any({"simclr_tf.workdir", "simclr_tf.train"} <= set(c) for c in found), found
+
+
+# Packages the evaluation protocols (a library) must not import: the command layer built on them,
+# and what runs commands.
+PROTOCOLS_MUST_NOT_IMPORT = (
+    "simclr_tf.evaluation", "simclr_tf.callbacks", "simclr_tf.train", "simclr_tf.study",
+    "simclr_tf.workdir",
+)
+
+
+def forbidden_imports(edges, importers, forbidden):
+    """{module: sorted forbidden targets} for the modules under `importers` that import any
+    module under one of the `forbidden` packages."""
+
+    def under(module, package):
+        return module == package or module.startswith(package + ".")
+
+    found = {}
+    for module, targets in edges.items():
+        if under(module, importers):
+            bad = sorted(t for t in targets if any(under(t, p) for p in forbidden))
+            if bad:
+                found[module] = bad
+    return found
+
+
+def test_protocols_and_callbacks_stay_below_the_evaluation_commands():
+    """simclr_tf.protocols imports no command layer, callbacks, train or study; callbacks
+    import the protocols, never simclr_tf.evaluation (docs/layout.md)."""
+    edges = module_imports(PACKAGE_DIR)
+    protocols = [m for m in edges if m.startswith("simclr_tf.protocols.")]
+    assert len(protocols) >= 8, protocols  # the walk found the protocol modules
+    assert forbidden_imports(edges, "simclr_tf.protocols", PROTOCOLS_MUST_NOT_IMPORT) == {}
+    assert "simclr_tf.protocols.knn" in edges["simclr_tf.callbacks.knn_monitor"]
+    assert forbidden_imports(edges, "simclr_tf.callbacks", ("simclr_tf.evaluation",)) == {}

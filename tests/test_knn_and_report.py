@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from simclr_tf.evaluation.knn import knn_accuracy, knn_classify
-from simclr_tf.evaluation.label_fractions import stratified_fraction
-from simclr_tf.evaluation.linear_eval import train_linear_classifier
+from simclr_tf.protocols.knn import knn_accuracy, knn_classify
+from simclr_tf.protocols.label_fractions import stratified_fraction
+from simclr_tf.protocols.linear_eval import train_linear_classifier
 from simclr_tf.evaluation.report import evaluate_features
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
-from simclr_tf.evaluation.knn import knn_accuracy
-from simclr_tf.evaluation.features import extract_features
+from simclr_tf.protocols.knn import knn_accuracy
+from simclr_tf.protocols.features import extract_features
 
 
 class KNNMonitor(keras.callbacks.Callback):

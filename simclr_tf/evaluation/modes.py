@@ -17,14 +17,15 @@ import keras
 
 from simclr_tf.config import check_epochs
 from simclr_tf.models.classifier import FINE_TUNE_AFTER_BLOCK, Classifier
-from simclr_tf.evaluation.distill import distill
-from simclr_tf.evaluation.exported import ExportedEncoder
-from simclr_tf.evaluation.features import extract_dataset_features, extract_features
-from simclr_tf.evaluation.finetune import OPTIMIZERS, evaluate_classifier, fine_tune
-from simclr_tf.evaluation.finetune import training_dataset
-from simclr_tf.evaluation.knn import knn_accuracy
-from simclr_tf.evaluation.label_fractions import labelled_dataset
-from simclr_tf.evaluation.linear_eval import (
+from simclr_tf.protocols.distill import distill
+from simclr_tf.protocols.exported import ExportedEncoder
+from simclr_tf.protocols.features import extract_dataset_features, extract_features
+from simclr_tf.optimizers.l2 import OPTIMIZERS
+from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
+from simclr_tf.protocols.recipe import OptimizerSettings, training_dataset
+from simclr_tf.protocols.knn import knn_accuracy
+from simclr_tf.protocols.label_fractions import labelled_dataset
+from simclr_tf.protocols.linear_eval import (
     frozen_batch_norm_in_training_mode,
     train_linear_classifier,
 )
@@ -247,10 +248,12 @@ def _training_kwargs(config):
     """The optimiser, schedule and compile settings shared by every mode's `fit`."""
     e = config.eval
     return dict(
-        optimizer=e.optimizer, base_learning_rate=e.base_learning_rate,
-        learning_rate_scaling=e.learning_rate_scaling, momentum=e.momentum,
-        weight_decay=e.weight_decay, warmup_epochs=e.warmup_epochs, seed=config.seed,
-        verbose=_verbose(), compile_kwargs=dict(
+        optimizer_settings=OptimizerSettings(
+            optimizer=e.optimizer, base_learning_rate=e.base_learning_rate,
+            learning_rate_scaling=e.learning_rate_scaling, momentum=e.momentum,
+            weight_decay=e.weight_decay, warmup_epochs=e.warmup_epochs,
+        ),
+        seed=config.seed, verbose=_verbose(), compile_kwargs=dict(
             jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution
         ),
     )

@@ -14,7 +14,7 @@ from absl import logging
 from simclr_tf import workdir as wd
 
 from simclr_tf.callbacks.checkpoint import WEIGHTS_FILE, ResumableCheckpoint
-from simclr_tf.evaluation.exported import ExportedEncoder, is_saved_model
+from simclr_tf.protocols.exported import ExportedEncoder, is_saved_model
 
 CLASSIFIER_FILE = "classifier.keras"
 

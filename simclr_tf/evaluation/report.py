@@ -23,10 +23,10 @@ from absl import logging
 
 from simclr_tf import workdir as wd
 from simclr_tf.data import sample_images
-from simclr_tf.evaluation.features import extract_features
-from simclr_tf.evaluation.knn import knn_accuracy
-from simclr_tf.evaluation.label_fractions import stratified_fraction
-from simclr_tf.evaluation.linear_eval import standardize_features, train_linear_classifier
+from simclr_tf.protocols.features import extract_features
+from simclr_tf.protocols.knn import knn_accuracy
+from simclr_tf.protocols.label_fractions import stratified_fraction
+from simclr_tf.protocols.linear_eval import standardize_features, train_linear_classifier
 from simclr_tf.visualize import visualize_retrieval
 
 # The label fractions of the report's low-label columns (the paper's 1 % and 10 %), and the

@@ -5,8 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from simclr_tf import data
-from simclr_tf.evaluation.finetune import training_dataset
-from simclr_tf.evaluation.label_fractions import labelled_dataset, stratified_fraction
+from simclr_tf.protocols.recipe import training_dataset
+from simclr_tf.protocols.label_fractions import labelled_dataset, stratified_fraction
 
 
 class Split:

@@ -165,7 +165,7 @@ class ResNet(keras.Model):
         Fine-tuning "after block b" as the reference (`fine_tune_after_block`) freezes groups
         0..b: set `trainable = False` on these layers (Keras then also runs their BN in
         inference mode; the reference keeps the frozen blocks' BN in training mode, which
-        `simclr_tf.evaluation.linear_eval.frozen_batch_norm_in_training_mode` restores,
+        `simclr_tf.protocols.linear_eval.frozen_batch_norm_in_training_mode` restores,
         docs/differences.md).
         """
         if k not in (0, 1, 2, 3, 4):

@@ -20,7 +20,7 @@ import tensorflow as tf
 from absl import logging
 
 from simclr_tf import builders, data
-from simclr_tf.evaluation.linear_eval import train_linear_classifier
+from simclr_tf.protocols.linear_eval import train_linear_classifier
 from simclr_tf.evaluation.modes import run_mode
 from simclr_tf.study.budgets import DEFAULT_SEEDS, base_config, paper_linear_eval
 from simclr_tf.study.report import write_report

@@ -7,7 +7,7 @@ from simclr_tf.augment.base import image_inputs
 
 from simclr_tf.models.classifier import build_from_one_replica, exclude_from_decay
 from simclr_tf.models.classifier import worker_logs
-from simclr_tf.evaluation.finetune import _examples, scheduled_optimizer, training_dataset
+from simclr_tf.protocols.recipe import LINEAR_EVALUATION, training_dataset
 
 
 def distillation_loss(teacher_logits, student_logits, temperature=1.0):
@@ -47,7 +47,7 @@ class Distiller(keras.Model):
     of images on which the student's and the teacher's predicted classes agree.
 
     Args:
-        student: a `simclr_tf.evaluation.Classifier` (trainable).
+        student: a `simclr_tf.Classifier` (trainable).
         teacher: a `Classifier` (frozen here: `trainable` is set to False).
         temperature: tau of eq. 2.
         alpha: the weight of the distillation term; `1 - alpha` weighs the labelled loss.
@@ -205,16 +205,12 @@ def distill(
     batch_size=256,
     steps_per_epoch=None,
     num_examples=None,
-    optimizer="momentum",
-    base_learning_rate=0.1,
-    learning_rate_scaling="linear",
-    momentum=0.9,
-    weight_decay=0.0,
-    warmup_epochs=0,
     callbacks=None,
     seed=0,
     verbose=0,
     compile_kwargs=None,
+    optimizer_settings=LINEAR_EVALUATION,
+    **optimizer_kwargs,
 ):
     """Distils `teacher` into `student` on (mostly unlabelled) images; returns the `Distiller`.
 
@@ -226,12 +222,15 @@ def distill(
         epochs: number of epochs.
         temperature, alpha: see `Distiller`.
         batch_size, steps_per_epoch, num_examples, seed: as `fine_tune`.
-        optimizer, base_learning_rate, learning_rate_scaling, momentum, weight_decay,
-            warmup_epochs: the optimiser and schedule, as `fine_tune` builds them (cosine decay
-            after the warmup). The defaults are the linear-evaluation recipe's; the paper does
-            not tie distillation to one recipe, so tune them for the student.
         callbacks, verbose: for `fit`.
         compile_kwargs: more `compile` arguments (`jit_compile`, `steps_per_execution`).
+        optimizer_settings, **optimizer_kwargs: the optimiser and its schedule, as `fine_tune`
+            takes them (an `OptimizerSettings`, whose fields `optimizer`, `base_learning_rate`,
+            `learning_rate_scaling`, `momentum`, `weight_decay`, `warmup_epochs` keyword
+            arguments replace; cosine decay after the warmup). The default is
+            `LINEAR_EVALUATION`, the linear-evaluation recipe's (Nesterov momentum,
+            0.1 x B/256); the paper does not tie distillation to one recipe, so tune it for the
+            student.
 
     Example:
 
@@ -240,15 +239,13 @@ def distill(
     print(distiller.evaluate(test_images, test_labels, return_dict=True)["agreement"])
     ```
     """
+    settings = optimizer_settings.replace(**optimizer_kwargs)
     dataset, batch_size, num_examples = training_dataset(
-        train, batch_size, num_examples or _examples(steps_per_epoch, batch_size), seed
+        train, batch_size, num_examples, seed, steps_per_epoch=steps_per_epoch
     )
     with student.distribute_strategy.scope():
         distiller = Distiller(student, teacher, temperature=temperature, alpha=alpha)
-        optimizer, steps_per_epoch = scheduled_optimizer(
-            optimizer, base_learning_rate, learning_rate_scaling, batch_size, epochs,
-            num_examples, warmup_epochs, momentum, weight_decay,
-        )
+        optimizer, steps_per_epoch = settings.scheduled_optimizer(batch_size, epochs, num_examples)
         distiller.compile(optimizer=optimizer, **(compile_kwargs or {}))
     distiller.fit(
         dataset,

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from simclr_tf.evaluation.features import extract_features
+from simclr_tf.protocols.features import extract_features
 from simclr_tf.optimizers.l2 import build_optimizer
 from simclr_tf.optimizers.schedules import WarmupCosine, steps_from_epochs
 
@@ -142,7 +142,7 @@ def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=F
     result = simclr_tf.linear_evaluation("runs/demo/export/encoder/1", train, test, 10)
     ```
     """
-    from simclr_tf.evaluation.exported import ExportedEncoder, is_saved_model
+    from simclr_tf.protocols.exported import ExportedEncoder, is_saved_model
 
     if is_saved_model(model):
         model = ExportedEncoder(model)
@@ -168,7 +168,8 @@ def _augmented_linear_evaluation(
     weight_decay=0.0, seed=0, verbose=0, bn_training=False,
 ):
     from simclr_tf.models.classifier_builder import build_classifier
-    from simclr_tf.evaluation.finetune import evaluate_classifier, fine_tune
+    from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
+    from simclr_tf.protocols.recipe import LINEAR_EVALUATION
 
     if not hasattr(model, "augment"):
         raise ValueError(
@@ -183,9 +184,9 @@ def _augmented_linear_evaluation(
     if bn_training:
         frozen_batch_norm_in_training_mode(classifier.encoder)
     fine_tune(
-        classifier, train, epochs, batch_size=batch_size, optimizer="momentum",
-        base_learning_rate=base_learning_rate, learning_rate_scaling="linear",
-        weight_decay=weight_decay, seed=seed, verbose=verbose,
+        classifier, train, epochs, batch_size=batch_size, optimizer_settings=LINEAR_EVALUATION,
+        base_learning_rate=base_learning_rate, weight_decay=weight_decay, seed=seed,
+        verbose=verbose,
     )
     result = evaluate_classifier(classifier, test, batch_size)
     return {"top1": result["top1"], "top5": result["top5"]}

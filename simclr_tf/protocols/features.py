@@ -1,7 +1,7 @@
 """Embedding images with a trained encoder (the evaluation preprocessing, inference-mode BN).
 
 `model` may be a `SimCLR` (its `augment(training=False)` centre crop and resize, then the
-encoder), a `simclr_tf.evaluation.ExportedEncoder` (a SavedModel that preprocesses itself) or any
+encoder), a `simclr_tf.protocols.ExportedEncoder` (a SavedModel that preprocesses itself) or any
 callable encoder that takes the images as they are.
 """
 
