@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from simclr_tf.augment import base
 from simclr_tf.augment import resize_ops
-from simclr_tf.data.common import num_images, take
+from simclr_tf.data.types import num_images, take
 
 
 def visualize_views(images, augment, path, num_pairs=3, padding=6, tile_size=96):

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 
 from simclr_tf import SimCLRAugment
 from simclr_tf.data import from_directory, get_dataset, load_tfds
-from simclr_tf.data.common import decode_native, default_canvas_size
+from simclr_tf.data.decode import decode_native, default_canvas_size
 from tests.helpers.tiny import tiny_model
 
 

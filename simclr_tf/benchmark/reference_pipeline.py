@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 
 from simclr_tf.data import decode_native, default_canvas_size
-from simclr_tf.data.common import with_size
+from simclr_tf.data.decode import with_size
 from simclr_tf.data.directory import decode_image
 
 

@@ -8,17 +8,9 @@ images alone, batched with `drop_remainder=True`; `B` is the global batch unless
 on the accelerator.
 """
 
-from simclr_tf.data.common import (
-    DatasetInfo,
-    MissingLabelsError,
-    decode_native,
-    default_canvas_size,
-    epochs,
-    num_images,
-    resize_to_square,
-    sample_images,
-    take,
-)
+from simclr_tf.data.decode import decode_native, default_canvas_size, resize_to_square
+from simclr_tf.data.pipeline import epochs, sample_images
+from simclr_tf.data.types import DatasetInfo, MissingLabelsError, num_images, take
 from simclr_tf.data.directory import IMAGE_EXTENSIONS, from_directory, list_images
 from simclr_tf.data.embedded import (
     EMBEDDED_CLASS_NAMES,

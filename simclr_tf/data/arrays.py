@@ -3,10 +3,9 @@ the package's generated colour sets all stream through `array_source`."""
 
 import tensorflow as tf
 
-from simclr_tf.data.common import (
-    DatasetInfo, Source, check_channels, check_positive_int, map_images, resize_to_square,
-    shard_slice,
-)
+from simclr_tf.data.decode import resize_to_square
+from simclr_tf.data.pipeline import map_images, shard_slice
+from simclr_tf.data.types import DatasetInfo, Source, check_channels, check_positive_int
 
 
 def array_source(images, labels, *, name, split, class_names, image_size=None, labeled=True,

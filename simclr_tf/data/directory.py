@@ -26,18 +26,14 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from simclr_tf.data.common import (
+from simclr_tf.data.decode import check_canvas_size, decode_native, resize_to_square, with_size
+from simclr_tf.data.pipeline import batched, shard_slice
+from simclr_tf.data.types import (
     DatasetInfo,
     MissingLabelsError,
     Source,
-    batched,
     check_channels,
-    check_canvas_size,
     check_positive_int,
-    decode_native,
-    resize_to_square,
-    shard_slice,
-    with_size,
 )
 
 # What `tf.io.decode_image` reads (file names compared in lower case).
@@ -108,7 +104,7 @@ def list_images(path, labeled=True):
 
 def directory_source(path, image_size, *, labeled=True, channels=None, skip_corrupt=False,
                      input_context=None, canvas_size=None):
-    """The `Source` behind `from_directory` (see `simclr_tf.data.common`)."""
+    """The `Source` behind `from_directory` (see `simclr_tf.data.types.Source`)."""
     if image_size is None:
         raise ValueError(
             "`image_size` is required for an image folder: it sets the canvas (or the square "

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from simclr_tf.data.arrays import array_source
-from simclr_tf.data.common import batched
+from simclr_tf.data.pipeline import batched
 
 EMBEDDED_NAME = "embedded_fashion_mnist"
 EMBEDDED_SPLITS = ("train", "test")

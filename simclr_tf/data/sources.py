@@ -3,7 +3,7 @@
 import tensorflow as tf
 from absl import logging
 
-from simclr_tf.data.common import batched, to_arrays
+from simclr_tf.data.pipeline import batched, to_arrays
 from simclr_tf.data.directory import directory_source
 from simclr_tf.data.embedded import EMBEDDED_NAME, embedded_source, load_embedded_arrays
 from simclr_tf.data.shapes import SHAPES_NAME, load_shapes_arrays, shapes_source
@@ -27,7 +27,7 @@ def _folder(name, split):
 def get_source(name, split, image_size=None, *, labeled=True, shuffle=True, seed=None,
                channels=None, input_context=None, data_dir=None, skip_corrupt=False, download=False,
                canvas_size=None):
-    """The unbatched `Source` of `get_dataset` (see `simclr_tf.data.common`)."""
+    """The unbatched `Source` of `get_dataset` (see `simclr_tf.data.types.Source`)."""
     if not isinstance(name, str) or not name:
         raise unknown_name_error(str(name))
     common = dict(labeled=labeled, channels=channels, input_context=input_context)

@@ -19,19 +19,15 @@ import difflib
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from simclr_tf.data.common import (
-    DEFAULT_SHUFFLE_BUFFER,
-    DatasetInfo,
-    Source,
-    batched,
+from simclr_tf.data.decode import (
     check_canvas_size,
-    check_channels,
-    check_positive_int,
     decode_native,
     resize_to_square,
     shrink_to_fit,
     with_size,
 )
+from simclr_tf.data.pipeline import DEFAULT_SHUFFLE_BUFFER, batched
+from simclr_tf.data.types import DatasetInfo, Source, check_channels, check_positive_int
 from simclr_tf.data.embedded import EMBEDDED_NAME
 
 # tfds names this package is configured and tested for; any tfds image classification dataset
@@ -131,7 +127,7 @@ def _label_key(name, builder, split, labeled):
 def tfds_source(name, split, image_size=None, *, labeled=True, shuffle_files=True, seed=None,
                 channels=None, input_context=None, data_dir=None, download=False,
                 canvas_size=None):
-    """The `Source` behind `load_tfds` (see `simclr_tf.data.common`)."""
+    """The `Source` behind `load_tfds` (see `simclr_tf.data.types.Source`)."""
     builder = _builder(name, data_dir)
     if download:
         _prepare(name, builder, data_dir)
@@ -243,7 +239,7 @@ def load_tfds(name, split, batch_size, image_size=None, *, labeled=True, shuffle
         batch_size: the global batch size (see `simclr_tf.data.get_dataset`).
         image_size: side S of the views. Images of one fixed size (cifar10, stl10) are yielded
             as `(B, S, S, C)`, resized on the host only if S is not their size (centred square,
-            `simclr_tf.data.common.resize_to_square`); None keeps that native size. Images of
+            `simclr_tf.data.decode.resize_to_square`); None keeps that native size. Images of
             several sizes (imagenet2012) are yielded at native resolution in canvases (see
             `canvas_size`); there S is required (it sets the default canvas).
         canvas_size: images of several sizes only: the canvas side (None: 512 for S = 224,

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from simclr_tf.augment.base import image_inputs
-from simclr_tf.data.common import num_images, take
+from simclr_tf.data.types import num_images, take
 
 
 def extract_features(model, images, batch_size=256):

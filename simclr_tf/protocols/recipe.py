@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from simclr_tf.data.common import num_images
+from simclr_tf.data.types import num_images
 from simclr_tf.optimizers.l2 import build_optimizer
 from simclr_tf.optimizers.schedules import WarmupCosine, scale_learning_rate, steps_from_epochs
 
