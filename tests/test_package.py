@@ -1,17 +1,96 @@
-"""The installed package: the `simclr-train` console script and the error without TensorFlow."""
+"""The installed package: the public API (`simclr_tf.__all__`, its rule and its list in
+docs/layout.md), the `simclr-train` console script and the error without TensorFlow."""
 
 import configparser
+import importlib
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
+import simclr_tf
 import simclr_tf.train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The rule (simclr_tf/__init__.py's docstring, docs/layout.md#public-api): these layers' whole
+# `__all__` is re-exported; the other layers give entry points chosen by name.
+WHOLE = ("augment", "callbacks", "export", "optimizers", "protocols")
+
+
+def documented_api():
+    """{layer: (marked whole, [names at the top level])} from the table of docs/layout.md's
+    "Public API" section (the names are the backquoted identifiers of the second column)."""
+    with open(os.path.join(ROOT, "docs", "layout.md")) as f:
+        text = f.read()
+    section = re.search(r"^## Public API\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, 'docs/layout.md has no "## Public API" section'
+    identifier = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+    layers = {}
+    for line in section.group(1).splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) != 3:
+            continue
+        layer = identifier.match(cells[0])
+        assert layer, f"a row without a layer: {line!r}"
+        assert layer.group(1) not in layers, f"{layer.group(1)} has two rows"
+        layers[layer.group(1)] = ("(whole)" in cells[0], identifier.findall(cells[1]))
+    return layers
+
+
+def test_all_is_sorted_unique_and_every_name_resolves():
+    names = simclr_tf.__all__
+    assert names == sorted(names)
+    assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
+    missing = [name for name in names if not hasattr(simclr_tf, name)]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("layer", WHOLE)
+def test_whole_layers_are_reexported_as_the_same_objects(layer):
+    module = importlib.import_module(f"simclr_tf.{layer}")
+    absent = [name for name in module.__all__ if name not in simclr_tf.__all__]
+    assert not absent, f"simclr_tf.{layer}.__all__ names missing from simclr_tf.__all__: {absent}"
+    for name in module.__all__:
+        assert getattr(simclr_tf, name) is getattr(module, name), name
+
+
+def test_every_top_level_name_is_its_layers_object():
+    """Each documented name is the object of the layer whose row lists it (in that layer's
+    `__all__` where it has one; `simclr_tf.models` has none: its classes live in its modules)."""
+    for layer, (_, names) in documented_api().items():
+        module = importlib.import_module(f"simclr_tf.{layer}")
+        for name in names:
+            value = getattr(simclr_tf, name)
+            if layer == "models":
+                assert value.__module__.startswith("simclr_tf.models."), name
+                continue
+            if hasattr(module, "__all__"):
+                assert name in module.__all__, f"{name} is not in simclr_tf.{layer}.__all__"
+            assert getattr(module, name) is value, f"not simclr_tf.{layer}.{name}: {name}"
+
+
+def test_docs_public_api_lists_exactly_all():
+    layers = documented_api()
+    assert sorted(layer for layer, (whole, _) in layers.items() if whole) == sorted(WHOLE)
+    documented = [name for _, names in layers.values() for name in names]
+    duplicated = sorted({name for name in documented if documented.count(name) > 1})
+    assert not duplicated, f"listed twice in docs/layout.md: {duplicated}"
+    undocumented = sorted(set(simclr_tf.__all__) - set(documented))
+    not_exported = sorted(set(documented) - set(simclr_tf.__all__))
+    assert not undocumented, f"in simclr_tf.__all__ but not in docs/layout.md: {undocumented}"
+    assert not not_exported, f"in docs/layout.md but not in simclr_tf.__all__: {not_exported}"
+
+
+def test_star_import_gives_exactly_all():
+    namespace = {}
+    exec("from simclr_tf import *", namespace)
+    namespace.pop("__builtins__")
+    assert sorted(namespace) == sorted(simclr_tf.__all__)
 
 
 def console_scripts():
