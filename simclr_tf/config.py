@@ -6,6 +6,7 @@ learning rate or step count behind.
 """
 
 import ml_collections
+from absl import logging
 
 from simclr_tf.optimizers.l2 import OPTIMIZERS
 from simclr_tf.optimizers.schedules import check_warmup, scale_learning_rate, steps_from_epochs
@@ -184,8 +185,6 @@ def apply_deprecated_keys(config, overrides=None):
         ValueError: both keys set to different values at the same level (both on the command
             line, or both in the config; a new key still at its default counts as unset).
     """
-    from absl import logging
-
     overrides = overrides or {}
     defaults = default_config()
     for old, new in DEPRECATED_KEYS.items():

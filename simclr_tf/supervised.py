@@ -17,20 +17,20 @@ import time
 
 import keras
 
+from simclr_tf import builders, data
+from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
+from simclr_tf.config import resolve
+from simclr_tf.distribute import get_strategy
+from simclr_tf.evaluation.report import write_json
+from simclr_tf.evaluation.splits import Split
+from simclr_tf.models.classifier import Classifier
+from simclr_tf.optimizers.l2 import OPTIMIZERS
+from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
+from simclr_tf.workdir import prepare_workdir, save_config
+
 
 def train_supervised(config, workdir):
     """Trains the supervised baseline into `workdir`; returns the results written."""
-    from simclr_tf import builders, data
-    from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
-    from simclr_tf.config import resolve
-    from simclr_tf.distribute import get_strategy
-    from simclr_tf.models.classifier import Classifier
-    from simclr_tf.optimizers.l2 import OPTIMIZERS
-    from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
-    from simclr_tf.evaluation.report import write_json
-    from simclr_tf.evaluation.splits import Split
-    from simclr_tf.workdir import prepare_workdir, save_config
-
     if config.optimizer.name not in OPTIMIZERS:
         raise ValueError(
             f"--config.mode=supervised trains with `optimizer.name` in {list(OPTIMIZERS)}. "

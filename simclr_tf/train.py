@@ -15,8 +15,27 @@ import os
 import sys
 import time
 
+import keras
+import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from simclr_tf import builders, callbacks, data
+from simclr_tf import workdir as wd
+from simclr_tf.config import (
+    apply_deprecated_keys,
+    check_data,
+    check_epochs,
+    config_keys,
+    data_options,
+    default_config,
+    resolve,
+)
+from simclr_tf.distribute import get_strategy
+from simclr_tf.evaluation.modes import check_mode_config, run_mode
+from simclr_tf.evaluation.report import evaluation_report, retrieval_grid
+from simclr_tf.export import export_encoder
+from simclr_tf.supervised import train_supervised
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a tf_configs/*.py file; keys can be overridden as --config.KEY=VALUE.",
@@ -32,16 +51,6 @@ def pretrain(config, workdir):
     `workdir` may be any path `tf.io.gfile` writes (local, `gs://`, `ram://`, ...). With
     several workers only the chief writes there; the others resume from its checkpoints.
     """
-    import keras
-    import tensorflow as tf
-
-    from simclr_tf import builders, callbacks, data
-    from simclr_tf import workdir as wd
-    from simclr_tf.config import apply_deprecated_keys, data_options, resolve
-    from simclr_tf.distribute import get_strategy
-    from simclr_tf.evaluation.report import evaluation_report, retrieval_grid
-    from simclr_tf.export import export_encoder
-
     started = time.time()
     # === Set-up ===
     apply_deprecated_keys(config)  # so config.json holds the keys where they live now
@@ -144,8 +153,6 @@ def command_config():
     their new place (`simclr_tf.config.apply_deprecated_keys`, told which keys the command line
     set, so `--config.temperature=0.5` beats a file's `loss.temperature`); None without
     `--config`. Raises ValueError on conflicting old and new keys."""
-    from simclr_tf.config import apply_deprecated_keys
-
     config = _CONFIG.value
     if config is not None:
         apply_deprecated_keys(config, config_flags.get_override_values(flags.FLAGS["config"]))
@@ -154,8 +161,6 @@ def command_config():
 
 def check_overrides(argv):
     """Unknown `--config.KEY` overrides: a short error listing the valid keys, not a traceback."""
-    from simclr_tf.config import config_keys, default_config
-
     valid = set(config_keys(default_config()))
     for arg in argv[1:]:
         if arg.startswith("--config.") and "=" in arg:
@@ -190,8 +195,6 @@ def quiet_logs(verbosity):
         logger.removeFilter(old)
     if verbosity >= 1:
         return None
-    import tensorflow as tf
-
     tf.get_logger().setLevel("ERROR")
     own = _OwnInfoOnly()
     logger.addFilter(own)
@@ -209,20 +212,14 @@ def main(argv):
     if config is None or not workdir:
         raise app.UsageError("Both --config and --workdir are required.")
     if config.mode == "supervised":
-        from simclr_tf.supervised import train_supervised
-
         _, summary = train_supervised(config, workdir)
     elif config.mode != "pretrain":
-        from simclr_tf.evaluation.modes import check_mode_config, run_mode
-
         try:
             check_mode_config(config)
         except ValueError as e:
             raise app.UsageError(str(e)) from e
         summary = run_mode(config, workdir)
     else:
-        from simclr_tf.config import check_data, check_epochs
-
         try:
             check_epochs(config)
             check_data(config)

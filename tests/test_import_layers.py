@@ -140,3 +140,52 @@ def test_protocols_and_callbacks_stay_below_the_evaluation_commands():
     assert forbidden_imports(edges, "simclr_tf.protocols", PROTOCOLS_MUST_NOT_IMPORT) == {}
     assert "simclr_tf.protocols.knn" in edges["simclr_tf.callbacks.knn_monitor"]
     assert forbidden_imports(edges, "simclr_tf.callbacks", ("simclr_tf.evaluation",)) == {}
+
+
+# The only imports allowed inside functions: optional dependencies a user may not have installed
+# (matplotlib is the `plots` extra), imported where they are needed.
+OPTIONAL_DEPENDENCIES = ("matplotlib",)
+
+
+def function_level_imports(package_dir):
+    """["path:line module"] for every import statement inside a function body."""
+    found = []
+    for folder, _, files in os.walk(package_dir):
+        for file in sorted(files):
+            if not file.endswith(".py"):
+                continue
+            path = os.path.join(folder, file)
+            with open(path) as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Import):
+                        modules = [alias.name for alias in inner.names]
+                    elif isinstance(inner, ast.ImportFrom):
+                        modules = [inner.module or "."]
+                    else:
+                        continue
+                    for module in modules:
+                        if module.split(".")[0] not in OPTIONAL_DEPENDENCIES:
+                            rel = os.path.relpath(path, os.path.dirname(package_dir))
+                            found.append(f"{rel}:{inner.lineno} {module}")
+    return sorted(set(found))
+
+
+def test_imports_sit_at_module_top():
+    """Imports inside functions hide the layering (and cost on every call); only optional
+    dependencies may be imported late."""
+    assert function_level_imports(PACKAGE_DIR) == []
+
+
+def test_a_late_import_added_on_purpose_is_found(tmp_path):
+    import shutil
+
+    copy = tmp_path / "simclr_tf"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("*.npz", "__pycache__"))
+    path = copy / "workdir.py"
+    path.write_text(path.read_text() + "\n\ndef _late():\n    import json\n    import matplotlib\n")
+    found = function_level_imports(str(copy))
+    assert len(found) == 1 and found[0].startswith("simclr_tf/workdir.py:") and found[0].endswith(" json")

@@ -15,32 +15,34 @@ import time
 
 import keras
 
+from simclr_tf import builders
+from simclr_tf import workdir as wd
+from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
+from simclr_tf.callbacks.csv_history import CSVHistory
 from simclr_tf.config import check_epochs
+from simclr_tf.distribute import get_strategy
+from simclr_tf.evaluation.pretrained import CLASSIFIER_FILE, load_pretrained
+from simclr_tf.evaluation.splits import Split, labelled_splits, partly_labelled_arrays
 from simclr_tf.models.classifier import FINE_TUNE_AFTER_BLOCK, Classifier
+from simclr_tf.models.classifier_builder import build_classifier
+from simclr_tf.optimizers.l2 import OPTIMIZERS
 from simclr_tf.protocols.distill import distill
 from simclr_tf.protocols.exported import ExportedEncoder
 from simclr_tf.protocols.features import extract_dataset_features, extract_features
-from simclr_tf.optimizers.l2 import OPTIMIZERS
 from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
-from simclr_tf.protocols.recipe import OptimizerSettings, training_dataset
 from simclr_tf.protocols.knn import knn_accuracy
 from simclr_tf.protocols.label_fractions import labelled_dataset
 from simclr_tf.protocols.linear_eval import (
     frozen_batch_norm_in_training_mode,
     train_linear_classifier,
 )
-from simclr_tf.evaluation.pretrained import CLASSIFIER_FILE, load_pretrained
-from simclr_tf.models.classifier_builder import build_classifier
-from simclr_tf import workdir as wd
-from simclr_tf.evaluation.splits import Split, labelled_splits, partly_labelled_arrays
+from simclr_tf.protocols.recipe import OptimizerSettings, training_dataset
 
 MODES = ("linear_eval", "finetune", "distill")
 
 
 def run_mode(config, workdir):
     """Runs `config.mode` into `workdir`; returns the results written to `results.json`."""
-    from simclr_tf.distribute import get_strategy
-
     check_mode_config(config)
     started = time.time()
     # === Set-up ===
@@ -198,8 +200,6 @@ def _distill(config, workdir, strategy):
         if e.checkpoint:  # a pretrained student
             pretrained = _simclr_model(load_pretrained(e.checkpoint, config), "distill")
         else:  # a student trained from scratch, of the config's architecture
-            from simclr_tf import builders
-
             pretrained = builders.build_pretrainer(config, num_classes=None)
             pretrained.build((None, config.image_size, config.image_size, 3))
         student = build_classifier(
@@ -260,9 +260,6 @@ def _training_kwargs(config):
 
 
 def _callbacks(workdir):
-    from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
-    from simclr_tf.callbacks.csv_history import CSVHistory
-
     return [
         ResumableCheckpoint(wd.join(workdir.workdir, "checkpoints")),
         CSVHistory(wd.join(workdir.out, "history.csv"), append=True),

@@ -11,9 +11,11 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
+from simclr_tf import builders
 from simclr_tf import workdir as wd
-
 from simclr_tf.callbacks.checkpoint import WEIGHTS_FILE, ResumableCheckpoint
+from simclr_tf.config import default_config
+from simclr_tf.official import is_official, load_official, releases
 from simclr_tf.protocols.exported import ExportedEncoder, is_saved_model
 
 CLASSIFIER_FILE = "classifier.keras"
@@ -64,10 +66,8 @@ def load_pretrained(path, config=None):
     if not path:
         raise ValueError(f"`eval.checkpoint` is required: the path of {_ACCEPTED}. Received: ''")
     path = os.fspath(path)
-    from simclr_tf.official import is_official, load_official
-    from simclr_tf.official.releases import find
 
-    if is_official(path) or (find(path) is not None and not tf.io.gfile.exists(path)):
+    if is_official(path) or (releases.find(path) is not None and not tf.io.gfile.exists(path)):
         image_size = getattr(config, "image_size", None) or 224
         # Evaluations start from the encoder (and projection head): the supervised head, and
         # the projection layer it reads, are not needed.
@@ -99,8 +99,6 @@ def load_pretrained(path, config=None):
 def run_config(weights_path, fallback):
     """The config of the pretraining run that wrote `weights_path` (WORKDIR/checkpoints/ckpt-*/
     model.weights.h5 -> WORKDIR/config.json), merged over the defaults; else `fallback`."""
-    from simclr_tf.config import default_config
-
     ckpt_dir = _dirname(weights_path)
     config_path = wd.join(_dirname(_dirname(ckpt_dir)), "config.json")
     if not (
@@ -145,8 +143,6 @@ def _merge(config, values):
 
 
 def _from_weights(weights_path, config):
-    from simclr_tf import builders
-
     run = run_config(weights_path, config)
     # The online probe's classes are not needed to evaluate, and its weights are skipped.
     model = builders.build_pretrainer(run, num_classes=None)

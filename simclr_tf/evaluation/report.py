@@ -21,13 +21,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from simclr_tf import builders
 from simclr_tf import workdir as wd
 from simclr_tf.data import sample_images
 from simclr_tf.protocols.features import extract_features
 from simclr_tf.protocols.knn import knn_accuracy
 from simclr_tf.protocols.label_fractions import stratified_fraction
 from simclr_tf.protocols.linear_eval import standardize_features, train_linear_classifier
-from simclr_tf.visualize import visualize_retrieval
+from simclr_tf.visualize import visualize_retrieval, visualize_views
 
 # The label fractions of the report's low-label columns (the paper's 1 % and 10 %), and the
 # kNN classifier's neighbours (as the online kNN monitor and lightly / solo-learn report it).
@@ -85,8 +86,6 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
         num_classes: number of classes.
         summary: values to carry into `results.json` (e.g. `wall_time_s`).
     """
-    from simclr_tf import builders
-
     e = config.eval
     kwargs = dict(
         num_classes=num_classes,
@@ -138,8 +137,6 @@ def evaluation_report(model, config, workdir, train, test, num_classes, summary)
     print(format_table(results))
     if e.plots:
         plot_history(wd.join(workdir, "history.csv"), wd.join(workdir, "training_curves.png"))
-        from simclr_tf.visualize import visualize_views
-
         visualize_views(train[0][:6], model.augment, wd.join(workdir, "views.png"))
     return payload
 

@@ -160,7 +160,7 @@ class Classifier(keras.Model):
                 ),
             ]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        exclude_from_decay(self.optimizer, self)
+        exclude_classifier_from_decay(self.optimizer, self)
 
     def train_step(self, data):
         return worker_logs(super().train_step(data))
@@ -225,7 +225,7 @@ def worker_logs(logs):
     return logs
 
 
-def exclude_from_decay(optimizer, classifier):
+def exclude_classifier_from_decay(optimizer, classifier):
     """The reference's decay rules for a classifier's optimiser.
 
     The head's kernel has its own L2 term (`head_weight_decay`), so no optimiser decays it again;

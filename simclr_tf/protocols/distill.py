@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from simclr_tf.augment.base import image_inputs
 
-from simclr_tf.models.classifier import build_from_one_replica, exclude_from_decay
+from simclr_tf.models.classifier import build_from_one_replica, exclude_classifier_from_decay
 from simclr_tf.models.classifier import worker_logs
 from simclr_tf.protocols.recipe import LINEAR_EVALUATION, training_dataset
 
@@ -101,7 +101,7 @@ class Distiller(keras.Model):
     def compile(self, optimizer="sgd", **kwargs):
         """The student's head is kept out of the optimiser's decay, as `Classifier.compile`."""
         super().compile(optimizer=optimizer, **kwargs)
-        exclude_from_decay(self.optimizer, self.student)
+        exclude_classifier_from_decay(self.optimizer, self.student)
 
     def _teacher_logits(self, views):
         size = self.teacher.augment.image_size

@@ -4,9 +4,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from simclr_tf.protocols.features import extract_features
+from simclr_tf.models.classifier_builder import build_classifier
 from simclr_tf.optimizers.l2 import build_optimizer
 from simclr_tf.optimizers.schedules import WarmupCosine, steps_from_epochs
+from simclr_tf.protocols.exported import ExportedEncoder, is_saved_model
+from simclr_tf.protocols.features import extract_features
+from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
+from simclr_tf.protocols.recipe import LINEAR_EVALUATION
 
 
 def standardize_features(train_features, test_features):
@@ -142,8 +146,6 @@ def linear_evaluation(model, train, test, num_classes, batch_size=256, augment=F
     result = simclr_tf.linear_evaluation("runs/demo/export/encoder/1", train, test, 10)
     ```
     """
-    from simclr_tf.protocols.exported import ExportedEncoder, is_saved_model
-
     if is_saved_model(model):
         model = ExportedEncoder(model)
     if augment:
@@ -167,10 +169,6 @@ def _augmented_linear_evaluation(
     model, train, test, num_classes, batch_size, epochs=90, base_learning_rate=0.1,
     weight_decay=0.0, seed=0, verbose=0, bn_training=False,
 ):
-    from simclr_tf.models.classifier_builder import build_classifier
-    from simclr_tf.protocols.finetune import evaluate_classifier, fine_tune
-    from simclr_tf.protocols.recipe import LINEAR_EVALUATION
-
     if not hasattr(model, "augment"):
         raise ValueError(
             "Linear evaluation with `augment=True` needs the Keras model (a `SimCLR`, with its "
