@@ -40,8 +40,8 @@ def build_training_source(config):
             return read(False), "off (model.probe=False)"
         try:
             source = read(True)
-        except data.MissingLabelsError:
-            return read(False), "off (the data has no labels: no class sub-folders)"
+        except data.MissingLabelsError as e:
+            return read(False), f"off (the data has no labels: {e.reason})"
         names = source.info.class_names
         if source.info.num_classes < 2:
             return read(False), f"off (one class only: {', '.join(names)})"

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from simclr_tf.data import load_tfds
+from simclr_tf.data import MissingLabelsError, load_tfds
 
 # These tests check the square host path (canvas_size=0); the canvas path (images at native
 # resolution, the default for images of several sizes) is checked in test_data_canvas.py.
@@ -138,9 +138,23 @@ def test_mock_imagenet_random_sizes_to_fixed_size(name):
 def test_mock_stl10_unlabelled_split():
     with tfds.testing.mock_data(num_examples=8):
         images = next(iter(load_tfds("stl10", "train+unlabelled", 4, 32, labeled=False)))
-        with pytest.raises(ValueError, match="Labels are needed.*'unlabelled'.*labeled=False"):
+        with pytest.raises(MissingLabelsError, match="Labels are needed.*'unlabelled'.*labeled=False"):
             load_tfds("stl10", "unlabelled", 4, 32)
     assert images.shape == (4, 32, 32, 3) and images.dtype == tf.uint8
+
+
+def test_pretraining_on_an_unlabelled_tfds_split_turns_the_probe_off():
+    """The training command reads stl10's unlabelled examples as it reads a flat folder: the
+    probe (on by default) goes off and says why, instead of the run failing."""
+    from simclr_tf import builders
+    from simclr_tf.config import default_config
+
+    config = default_config()
+    config.dataset, config.train_split, config.image_size = "stl10", "train+unlabelled", 32
+    with tfds.testing.mock_data(num_examples=8):
+        source, probe = builders.build_training_source(config)
+    assert probe == "off (the data has no labels: split 'train+unlabelled' is unlabelled)"
+    assert source.info.image_shape[:2] == (32, 32)
 
 
 def test_mock_fashion_mnist_channels():

@@ -91,7 +91,8 @@ def list_images(path, labeled=True):
                 f"Labels are needed (labeled=True) but the image folder {path!r} is flat (no class "
                 "sub-folders): put each class's images in a sub-folder named after it. Without "
                 "labels a folder serves pretraining only (--config.mode=pretrain, whose probe then "
-                "stays off; in Python, labeled=False)."
+                "stays off; in Python, labeled=False).",
+                reason="no class sub-folders",
             )
         if loose:
             logging.warning("%d image files directly in %s are ignored: with labels, only class "

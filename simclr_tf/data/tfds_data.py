@@ -26,9 +26,15 @@ from simclr_tf.data.decode import (
     shrink_to_fit,
     with_size,
 )
-from simclr_tf.data.pipeline import DEFAULT_SHUFFLE_BUFFER, batched
-from simclr_tf.data.types import DatasetInfo, Source, check_channels, check_positive_int
 from simclr_tf.data.embedded import EMBEDDED_NAME
+from simclr_tf.data.pipeline import DEFAULT_SHUFFLE_BUFFER, batched
+from simclr_tf.data.types import (
+    DatasetInfo,
+    MissingLabelsError,
+    Source,
+    check_channels,
+    check_positive_int,
+)
 
 # tfds names this package is configured and tested for; any tfds image classification dataset
 # with an image feature works.
@@ -110,16 +116,20 @@ def _label_key(name, builder, split, labeled):
     if image_key not in features:
         raise ValueError(f"{name} has no image feature {image_key!r}; features: {list(features)}")
     if labeled and label_key not in features:
-        raise ValueError(
+        raise MissingLabelsError(
             f"Labels are needed (labeled=True) but {name} has no label feature {label_key!r} "
-            f"(features: {list(features)}). Pass labeled=False."
+            f"(features: {list(features)}). Pass labeled=False (the training command's "
+            "pretraining turns its probe off by itself).",
+            reason=f"no label feature {label_key!r}",
         )
     # Fail before reading: stl10's `unlabelled` examples carry label -1. Other unlabelled
     # examples are caught when read (`_label_check`).
     if labeled and "unlabel" in str(split):
-        raise ValueError(
+        raise MissingLabelsError(
             f"Labels are needed (labeled=True) but {name} split {split!r} has unlabelled "
-            "examples (label -1). Pass labeled=False, or a labelled split."
+            "examples (label -1). Pass labeled=False, or a labelled split (the training "
+            "command's pretraining turns its probe off by itself).",
+            reason=f"split {split!r} is unlabelled",
         )
     return image_key, label_key
 

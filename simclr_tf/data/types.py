@@ -66,8 +66,14 @@ class Source:
 
 
 class MissingLabelsError(ValueError):
-    """Labels were requested from data that has none (a flat image folder): callers that can do
-    without labels (pretraining, whose probe is optional) catch this one error."""
+    """Labels were requested from data that has none (a flat image folder, a tfds split of
+    unlabelled examples or without a label feature): callers that can do without labels
+    (pretraining, whose probe is optional) catch this one error. `reason` is a short phrase
+    for their log line."""
+
+    def __init__(self, message, reason="no labels"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def check_positive_int(name, value):
