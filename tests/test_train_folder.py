@@ -84,6 +84,7 @@ def test_the_readme_command_on_a_flat_folder_with_a_corrupt_file(tmp_path):
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
     assert "Online linear probe: off (the data has no labels: no class sub-folders)" in log
+    assert log.count("has no 'train' sub-folder: reading the folder itself") == 1, log[-3000:]
     assert re.search(r"Skipped corrupt or unreadable image file .*cut_short\.jpg", log)
     summary = json.loads(re.search(r"Done: (\{.*\})", log).group(1))  # the run's last line
     grid = os.path.join(workdir, "retrieval.png")

@@ -3,14 +3,17 @@
 import tensorflow as tf
 from absl import logging
 
-from simclr_tf.data.pipeline import batched, to_arrays
 from simclr_tf.data.directory import directory_source
 from simclr_tf.data.embedded import EMBEDDED_NAME, embedded_source, load_embedded_arrays
+from simclr_tf.data.pipeline import batched, to_arrays
 from simclr_tf.data.shapes import SHAPES_NAME, load_shapes_arrays, shapes_source
-from simclr_tf.data.tinted import TINTED_NAME, load_tinted_arrays, tinted_source
 from simclr_tf.data.tfds_data import tfds_source, unknown_name_error
+from simclr_tf.data.tinted import TINTED_NAME, load_tinted_arrays, tinted_source
 
 DIR_PREFIX = "dir:"
+# (folder, split) pairs already reported: the training command reads a folder twice when it
+# turns out to be flat (once asking for labels), and the line is said once.
+_REPORTED = set()
 
 
 def _folder(name, split):
@@ -20,7 +23,9 @@ def _folder(name, split):
         raise unknown_name_error(name)
     if split and tf.io.gfile.isdir(f"{path.rstrip('/')}/{split}"):
         return f"{path.rstrip('/')}/{split}"
-    logging.info("Image folder %s has no %r sub-folder: reading the folder itself.", path, split)
+    if (path, split) not in _REPORTED:
+        _REPORTED.add((path, split))
+        logging.info("Image folder %s has no %r sub-folder: reading the folder itself.", path, split)
     return path
 
 
