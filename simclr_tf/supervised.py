@@ -19,7 +19,7 @@ import keras
 
 from simclr_tf import builders, data
 from simclr_tf.callbacks.checkpoint import ResumableCheckpoint
-from simclr_tf.config import resolve
+from simclr_tf.config import data_options, resolve
 from simclr_tf.distribute import get_strategy
 from simclr_tf.evaluation.report import write_json
 from simclr_tf.evaluation.splits import Split
@@ -46,8 +46,7 @@ def train_supervised(config, workdir):
     # === Data ===
     train_ds, info = data.get_dataset(
         config.dataset, config.train_split, config.batch_size, config.image_size, labeled=True,
-        shuffle=True, cache=config.cache, data_dir=config.data_dir or None, seed=config.seed,
-        with_info=True,
+        shuffle=True, cache=config.cache, seed=config.seed, with_info=True, **data_options(config),
     )
     if info.num_classes < 2:
         raise ValueError(

@@ -160,3 +160,23 @@ def test_data_keys_are_checked_before_anything_runs():
     with pytest.raises(ValueError, match=r"data.canvas_size=-1"):
         check_data(folder_config(dataset="dir:x", data__canvas_size=-1))
     check_data(folder_config(dataset="dir:x", data__canvas_size=0))
+
+
+def test_evaluation_modes_and_the_supervised_baseline_read_the_data_keys(tmp_path):
+    """A labelled folder with a corrupt file: the evaluation modes' splits skip it and use the
+    config's canvas, as pretraining does (they used to ignore `data.*`)."""
+    from simclr_tf.evaluation.splits import LabelSubset, Split
+
+    root = tmp_path / "classes"
+    write_images(str(root / "cats"), SIZES[:4])
+    write_images(str(root / "dogs"), SIZES[4:], start=4)
+    write_corrupt(str(root / "dogs" / "cut_short.jpg"))
+    config = folder_config(dataset=f"dir:{root}", image_size=16, data__canvas_size=0)
+    split = Split(config, config.dataset, "train", 16)
+    images = np.concatenate([x.numpy() for x, _ in split.batches(4)])
+    assert images.shape == (8, 16, 16, 3)  # square (canvas_size=0), the bad file skipped
+    subset = LabelSubset(config, config.dataset, "train", 16, 0.5)
+    assert subset.arrays[0].shape == (4, 16, 16, 3)
+    config.data.skip_corrupt = False
+    with pytest.raises(tf.errors.InvalidArgumentError, match="cut_short"):
+        list(Split(config, config.dataset, "train", 16).batches(4))

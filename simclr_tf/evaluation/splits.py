@@ -5,8 +5,9 @@ import numpy as np
 import tensorflow as tf
 
 from simclr_tf import data
-from simclr_tf.protocols.recipe import training_dataset
+from simclr_tf.config import data_options
 from simclr_tf.protocols.label_fractions import labelled_dataset, stratified_fraction
+from simclr_tf.protocols.recipe import training_dataset
 
 
 class Split:
@@ -98,4 +99,6 @@ def partly_labelled_arrays(config, image_size):
 
 
 def data_kwargs(config):
-    return {"data_dir": config.data_dir} if config.data_dir else {}
+    """The config's data keys (`data_dir`, `data.skip_corrupt`, `data.canvas_size`): the
+    evaluation modes read a dataset as pretraining does."""
+    return data_options(config)
