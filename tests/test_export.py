@@ -146,6 +146,23 @@ def cli(exported, tmp_path_factory):
     return results
 
 
+def stored_bytes(folder):
+    """Bytes of the SavedModel's checkpoint data files (variables/variables.data-*)."""
+    data = [f for f in os.listdir(os.path.join(folder, "variables")) if ".data-" in f]
+    return sum(os.path.getsize(os.path.join(folder, "variables", f)) for f in data)
+
+
+def test_saved_models_store_each_weight_once(exported):
+    """Keras' ExportArchive alone writes every weight twice (`variables` and `_all_variables`);
+    both exports hold one copy: float32 weights plus a little checkpoint bookkeeping."""
+    model = exported["model"]
+    for path, weights in ((exported["encoder_path"], model.encoder.weights),
+                          (exported["model_path"], model.weights)):
+        weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in weights)
+        stored = stored_bytes(path)
+        assert weight_bytes <= stored < 1.05 * weight_bytes + 4096, (path, stored, weight_bytes)
+
+
 def test_every_signature_reloads_with_tf_saved_model_load(exported, expected):
     images = exported["images"]
     pngs = tf.constant([tf.io.encode_png(image).numpy() for image in images])

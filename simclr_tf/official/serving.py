@@ -20,6 +20,7 @@ from absl import logging
 
 from simclr_tf.augment.center_crop import CenterCropResize
 from simclr_tf.export import layout, signatures
+from simclr_tf.export.saved_model import store_weights_once
 
 PUBLISHED_IMAGE_SIZE = 224
 PUBLISHED_CROP_FRACTION = 0.875
@@ -176,27 +177,9 @@ def export_classifier(classifier, path, class_ids=None, class_names=None, overwr
             (FLOAT, from_float, tf.float32, "images"),
         ):
             archive.add_endpoint(name, function, [tf.TensorSpec(None, dtype, name=key)])
-        _track_raw_variables(archive)
+        store_weights_once(archive)
         archive.write_out(folder, verbose=False)
 
     written = layout.write_version(path, write, overwrite=overwrite)
     logging.info("Exported the classifier (%d classes) to %s", num_classes, written)
     return written
-
-
-def _track_raw_variables(archive):
-    """Lists the TensorFlow variables themselves where Keras lists its wrappers of them.
-
-    Keras 3.15's `ExportArchive` tracks each layer's Keras variables and, separately, the
-    TensorFlow variables its functions capture; the checkpoint then holds every weight twice
-    (`variables/` and `_all_variables/`), twice the disk for a 3.5 GB model. The same objects in
-    both lists are written once. Skipped where the archive's internals differ."""
-    tracked = getattr(archive, "_tf_trackable", None)
-    if tracked is None:
-        return
-    for attr in ("variables", "trainable_variables", "non_trainable_variables"):
-        values = getattr(tracked, attr, None)
-        if values is not None:
-            raw = [v.value if isinstance(v, keras.Variable) else v for v in values]
-            setattr(tracked, attr, raw)
-
