@@ -33,6 +33,24 @@ def map_images(ds, fn, labeled):
     return ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _shuffle_buffer(source, shuffle_buffer):
+    """The buffer to shuffle `source` with: the argument, else the source's own default, else
+    all its records (or `DEFAULT_SHUFFLE_BUFFER` when their number is unknown); never more
+    than the records."""
+    if shuffle_buffer is None:
+        shuffle_buffer = source.shuffle_buffer or source.num_examples or DEFAULT_SHUFFLE_BUFFER
+    return min(check_positive_int("shuffle_buffer", shuffle_buffer),
+               source.num_examples or shuffle_buffer)
+
+
+def _cached(source, cache):
+    """The records, or with `cache` (True: memory; a str: a file prefix) the decoded images,
+    cached."""
+    if not cache:
+        return source.records
+    return source.decode(source.records).cache("" if cache is True else cache)
+
+
 def batched(source, batch_size, *, shuffle=True, seed=None, cache=False, input_context=None,
             shuffle_buffer=None):
     """shuffle records -> decode -> batch(drop_remainder) -> prefetch; with `cache`:
@@ -49,13 +67,8 @@ def batched(source, batch_size, *, shuffle=True, seed=None, cache=False, input_c
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     check_batch(batch_size, source.num_examples, source.where)
-    if shuffle_buffer is None:
-        shuffle_buffer = source.shuffle_buffer or source.num_examples or DEFAULT_SHUFFLE_BUFFER
-    shuffle_buffer = min(check_positive_int("shuffle_buffer", shuffle_buffer),
-                         source.num_examples or shuffle_buffer)
-    ds = source.records
-    if cache:
-        ds = source.decode(ds).cache("" if cache is True else cache)
+    shuffle_buffer = _shuffle_buffer(source, shuffle_buffer)
+    ds = _cached(source, cache)
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if not cache:
@@ -77,13 +90,8 @@ def epochs(source, batch_size, steps_per_epoch, *, first_epoch=0, seed=None, cac
     batch_size = check_positive_int("batch_size", batch_size)
     steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
     check_batch(batch_size, source.num_examples, source.where)
-    if shuffle_buffer is None:
-        shuffle_buffer = source.shuffle_buffer or source.num_examples or DEFAULT_SHUFFLE_BUFFER
-    shuffle_buffer = min(check_positive_int("shuffle_buffer", shuffle_buffer),
-                         source.num_examples or shuffle_buffer)
-    records = source.records
-    if cache:
-        records = source.decode(records).cache("" if cache is True else cache)
+    shuffle_buffer = _shuffle_buffer(source, shuffle_buffer)
+    records = _cached(source, cache)
 
     def one_epoch(epoch):
         if seed is None:
