@@ -17,10 +17,9 @@ choice was measured on a validation split carved from the 10,000 TRAIN images (p
 2,000 test images were never used to choose anything. Columns: 1 % / 10 % / all labels / kNN.
 Raw pixels on this split: 67.1 / 79.6 / 83.5 / 79.3.
 
-- epochs = 18 (was 8): the time budget, not a tuned value. The step costs what it did (about
-  26 s an epoch on a quiet machine), and the rest of the command takes about 50 s, so 18 epochs
-  make about 8 min 40 s (an estimate from that rate: the runs here shared the cores, at 3 to 4
-  times these times), 20 would leave no margin. Longer helps: the former recipe gave
+- epochs = 18 (was 8): the time budget, not a tuned value. On a quiet machine an epoch takes
+  24 to 37 s (490 s for the 18) and the rest of the command 75 s from a fresh clone (venv 45 s,
+  export and evaluation 30 s): 9 min 25 s in all, measured; 20 epochs would pass 10 minutes. Longer helps: the former recipe gave
   62.4 / 75.8 / 81.5 / 75.1 after 4 epochs and 64.8 / 78.5 / 83.1 / 76.9 after 8.
 - optimizer.base_learning_rate = 2.0 (LARS, x B/256 = 1.0; was 1.0): at 4 epochs
   65.5 / 77.2 / 82.0 / 74.3 against 62.4 / 75.8 / 81.5 / 75.1 at 1.0.
