@@ -23,7 +23,7 @@ Raw pixels on this split: 67.1 / 79.6 / 83.5 / 79.3.
   62.4 / 75.8 / 81.5 / 75.1 after 4 epochs and 64.8 / 78.5 / 83.1 / 76.9 after 8.
 - optimizer.base_learning_rate = 2.0 (LARS, x B/256 = 1.0; was 1.0): at 4 epochs
   65.5 / 77.2 / 82.0 / 74.3 against 62.4 / 75.8 / 81.5 / 75.1 at 1.0.
-- temperature = 0.5 (was 0.2): with LR 2.0, at 4 epochs 64.3 / 78.1 / 82.4 / 75.6 against
+- loss.temperature = 0.5 (was 0.2): with LR 2.0, at 4 epochs 64.3 / 78.1 / 82.4 / 75.6 against
   65.5 / 77.2 / 82.0 / 74.3 at 0.2 (better in three columns and in their sum; the 1 % column is
   the noisiest: raw pixels score 65.2 to 70.6 over the 3 label draws).
 - The result, this config's encoder (that of the README's run 1) on the validation split:
