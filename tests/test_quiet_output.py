@@ -41,18 +41,19 @@ def absl_records():
 def test_internal_info_is_hidden_unless_verbosity(absl_records, tmp_path):
     from simclr_tf.data.sources import _folder
 
-    def log_three():
+    def log_three(folder):
         absl_records.clear()
         logging.info("Writing fingerprint to x (an info line from outside the package)")
         logging.warning("a real warning")
-        _folder(f"dir:{tmp_path}", "train")  # the package's own info line
+        # The package's own info line (said once per folder, so each call names another one).
+        _folder(f"dir:{tmp_path / folder}", "train")
         return [r.getMessage() for r in absl_records]
 
     assert quiet_logs(verbosity=1) is None  # --verbosity=1: everything comes through
-    assert len(log_three()) == 3
+    assert len(log_three("a")) == 3
     own = quiet_logs(verbosity=0)
     try:
-        kept = log_three()
+        kept = log_three("b")
         assert kept[0] == "a real warning" and "has no 'train' sub-folder" in kept[1]
         assert len(kept) == 2
     finally:
