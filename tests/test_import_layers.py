@@ -4,6 +4,7 @@ fault)."""
 
 import ast
 import os
+import shutil
 
 import simclr_tf
 
@@ -95,15 +96,19 @@ def test_no_import_cycles():
     assert cycles(edges) == []
 
 
-def test_a_cycle_added_on_purpose_is_found(tmp_path):
-    """A copy of the package with one import inside a function that closes a loop."""
-    import shutil
-
+def package_copy(tmp_path, appended_to_workdir):
+    """A copy of the package whose workdir.py ends with `appended_to_workdir`."""
     copy = tmp_path / "simclr_tf"
     shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("*.npz", "__pycache__"))
     path = copy / "workdir.py"
-    path.write_text(path.read_text() + "\n\ndef _loop():\n    from simclr_tf import train\n")
-    found = cycles(module_imports(str(copy)))
+    path.write_text(path.read_text() + appended_to_workdir)
+    return str(copy)
+
+
+def test_a_cycle_added_on_purpose_is_found(tmp_path):
+    """A copy of the package with one import inside a function that closes a loop."""
+    copy = package_copy(tmp_path, "\n\ndef _loop():\n    from simclr_tf import train\n")
+    found = cycles(module_imports(copy))
     assert any({"simclr_tf.workdir", "simclr_tf.train"} <= set(c) for c in found), found
 
 
@@ -181,11 +186,6 @@ def test_imports_sit_at_module_top():
 
 
 def test_a_late_import_added_on_purpose_is_found(tmp_path):
-    import shutil
-
-    copy = tmp_path / "simclr_tf"
-    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("*.npz", "__pycache__"))
-    path = copy / "workdir.py"
-    path.write_text(path.read_text() + "\n\ndef _late():\n    import json\n    import matplotlib\n")
-    found = function_level_imports(str(copy))
+    copy = package_copy(tmp_path, "\n\ndef _late():\n    import json\n    import matplotlib\n")
+    found = function_level_imports(copy)
     assert len(found) == 1 and found[0].startswith("simclr_tf/workdir.py:") and found[0].endswith(" json")
