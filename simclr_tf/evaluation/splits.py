@@ -18,7 +18,7 @@ class Split:
         self.config, self.name, self.split, self.labeled = config, name, split, labeled
         self.image_size = image_size
         self.source = data.get_source(
-            name, split, image_size, labeled=labeled, shuffle=False, **data_kwargs(config)
+            name, split, image_size, labeled=labeled, shuffle=False, **data_options(config)
         )
         self.info = self.source.info
         self.arrays = None
@@ -33,7 +33,7 @@ class Split:
         c = self.config
         ds, info = data.get_dataset(
             self.name, self.split, batch_size, self.image_size, labeled=self.labeled,
-            shuffle=True, seed=c.seed, cache=c.cache, with_info=True, **data_kwargs(c),
+            shuffle=True, seed=c.seed, cache=c.cache, with_info=True, **data_options(c),
         )
         num_examples = c.num_train_examples or info.num_examples
         if not num_examples:
@@ -50,7 +50,7 @@ class LabelSubset(Split):
     def __init__(self, config, name, split, image_size, fraction):
         self.config, self.name, self.split, self.labeled = config, name, split, True
         self.image_size = image_size
-        images, labels = data.load_arrays(name, split, image_size, **data_kwargs(config))
+        images, labels = data.load_arrays(name, split, image_size, **data_options(config))
         keep = stratified_fraction(labels, fraction, config.eval.label_fraction_seed)
         self.arrays = (data.take(images, keep), labels[keep])
         self.info = None
@@ -88,7 +88,7 @@ def partly_labelled_arrays(config, image_size):
             f"official {name} subset cannot be. Use distill.alpha=1.0 (distillation only)."
         )
     images, labels = data.load_arrays(
-        config.dataset, config.train_split, image_size, **data_kwargs(config)
+        config.dataset, config.train_split, image_size, **data_options(config)
     )
     if fraction is not None:
         keep = stratified_fraction(labels, fraction, config.eval.label_fraction_seed)
@@ -96,9 +96,3 @@ def partly_labelled_arrays(config, image_size):
         masked[keep] = labels[keep]
         labels = masked
     return images, labels
-
-
-def data_kwargs(config):
-    """The config's data keys (`data_dir`, `data.skip_corrupt`, `data.canvas_size`): the
-    evaluation modes read a dataset as pretraining does."""
-    return data_options(config)
