@@ -148,7 +148,7 @@ def test_grids_and_overrides():
     assert config.loss.name == "margin_triplet" and config.loss.semi_hard and config.loss.margin == 0.8
     supervised = [c for c in cells_for("color_strength", "small") if c["kind"] == "supervised"]
     assert len(supervised) == 5 and cell_config(supervised[0], "small").mode == "supervised"
-    # Figure 9 reaches batch 1,024 on a CPU through micro-batches of 128 (exact gradient).
+    # Figure 9 reaches batch 1,024 on a CPU through micro-batches of 32 (exact gradient).
     fig9 = {c["name"]: cell_config(c, "small") for c in cells_for("batch_size_epochs", "small")}
     assert max(c.batch_size for c in fig9.values()) == 1024
     # Every cell normalises over 32 images (ghost batch norm through the micro-batches).
